@@ -1,0 +1,150 @@
+"""Atomic file writes, safetensors checkpoints with JSON sidecars, and JSONL logs.
+
+Every write goes to a temporary file in the same folder and is renamed over the target, so a crash
+never leaves a half-written file. Checkpoints are ``.safetensors`` plus JSON; nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as _st_load
+from safetensors.torch import save as _st_save
+
+from .errors import LatentLensError
+
+FORMAT_VERSION = 1
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LatentLensError(f"missing file: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LatentLensError(f"corrupt JSON file {path}: {exc}") from None
+
+
+def update_json(path: str | os.PathLike, updates: dict) -> dict:
+    """Merge ``updates`` into the JSON object stored at ``path`` (created if absent)."""
+    path = Path(path)
+    current = read_json(path) if path.exists() else {}
+    current.update(updates)
+    write_json(path, current)
+    return current
+
+
+def append_jsonl(path: str | os.PathLike, record: dict) -> None:
+    """Append one JSON line; a line is written with a single ``write`` call and flushed."""
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, default=_json_default) + "\n")
+        handle.flush()
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill; the rest of the log is still good
+    return records
+
+
+def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> Path:
+    """Save tensors as safetensors (contiguous CPU copies), atomically."""
+    flat = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
+    meta = {"format_version": str(FORMAT_VERSION)}
+    if metadata:
+        meta.update({k: json.dumps(v, default=_json_default) for k, v in metadata.items()})
+    return atomic_write_bytes(path, _st_save(flat, metadata=meta))
+
+
+def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Load a safetensors file; a missing or corrupt file raises :class:`LatentLensError`."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise LatentLensError(f"missing checkpoint: {path}") from None
+    try:
+        return _st_load(data)
+    except (SafetensorError, ValueError, RuntimeError, OSError) as exc:
+        raise LatentLensError(f"corrupt checkpoint {path}: {exc}") from None
+
+
+def load_state_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor], source: str | os.PathLike) -> None:
+    """Load ``tensors`` into ``module`` strictly, naming the checkpoint when shapes or keys do not match."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise LatentLensError(
+            f"checkpoint {source} does not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+    for name, tensor in tensors.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise LatentLensError(
+                f"checkpoint {source} does not match the model: {name} has shape {tuple(tensor.shape)}, "
+                f"the model expects {tuple(expected[name].shape)}"
+            )
+    module.load_state_dict(tensors, strict=True)
+
+
+def ensure_writable_dir(path: str | os.PathLike) -> Path:
+    """Create ``path`` if needed and check that files can be written in it."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise LatentLensError(f"cannot write to output folder {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
