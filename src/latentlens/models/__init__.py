@@ -1,0 +1,26 @@
+"""Models built from a config through the registry: ``build_model("vae", {...})``."""
+
+from __future__ import annotations
+
+from ..registry import get
+from . import gan, vae, vae_objectives
+from .gan import DCGAN, GANConfig
+from .vae import ConvVAE, VAEConfig
+
+_CONFIGS = {"vae": VAEConfig, "gan": GANConfig}
+
+
+def build_model(kind: str, config: dict | None = None):
+    """Build a registered model from a plain dict of its config fields."""
+    from ..errors import LatentLensError
+
+    cls = get("model", kind)
+    fields = _CONFIGS[kind].__dataclass_fields__
+    config = dict(config or {})
+    unknown = sorted(set(config) - set(fields))
+    if unknown:
+        raise LatentLensError(f"unknown {kind} config fields: {', '.join(unknown)}")
+    return cls(_CONFIGS[kind](**config))
+
+
+__all__ = ["ConvVAE", "VAEConfig", "DCGAN", "GANConfig", "build_model", "gan", "vae"]
