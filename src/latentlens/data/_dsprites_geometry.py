@@ -1,0 +1,134 @@
+"""Shape outlines and the vectorised scanline rasteriser behind :mod:`latentlens.data.dsprites`.
+
+All outlines are closed polygons in *local* sprite coordinates at scale 1: ``u`` to the right, ``v`` down,
+origin at the sprite centre, in pixels of the 64x64 canvas.  See ``dsprites.py`` for the rendering model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CANVAS = 64
+
+#: Square half side at scale 1 (px).  The GIF frames pin it to (9.595, 9.600).
+SQUARE_HALF_SIDE = 9.5975
+#: Ellipse: a 72-gon with these semi-axes at scale 1 (major axis along u).
+ELLIPSE_SEMI_AXES = (12.775, 7.22)
+ELLIPSE_SEGMENTS = 72
+
+#: Heart radii r(phi) in px, phi = 0, 2, ..., 180 degrees measured from local "up" (the notch, -v) towards +u.
+#: Research table (disentanglement.md section 1.6), except the lobe-top tuning listed in HEART_TUNING.
+_HEART_TABLE = """
+5.352 5.612 6.338 6.914 7.430 7.884 8.298 8.679 9.057 9.394
+9.687 9.927 10.175 10.361 10.548 10.709 10.841 10.953 11.048 11.118
+11.178 11.217 11.224 11.234 11.241 11.230 11.178 11.128 11.051 10.973
+10.885 10.771 10.637 10.479 10.323 10.157 9.991 9.816 9.593 9.417
+9.188 8.966 8.753 8.539 8.349 8.141 7.936 7.742 7.563 7.400
+7.244 7.089 6.965 6.832 6.704 6.595 6.490 6.398 6.326 6.244
+6.193 6.133 6.069 6.024 5.992 5.956 5.934 5.927 5.927 5.924
+5.925 5.942 5.956 6.001 6.043 6.093 6.152 6.226 6.312 6.395
+6.522 6.644 6.774 6.965 7.147 7.354 7.643 7.978 8.304 8.803
+9.639
+"""
+#: phi (degrees) -> tuned radius; filled in after comparing with the real GIF frames.
+HEART_TUNING: dict[int, float] = {40: 11.192}
+
+
+def heart_radii() -> np.ndarray:
+    radii = np.array(_HEART_TABLE.split(), dtype=np.float64)
+    assert radii.shape == (91,)
+    for phi, value in HEART_TUNING.items():
+        radii[phi // 2] = value
+    return radii
+
+
+def square_outline() -> np.ndarray:
+    h = SQUARE_HALF_SIDE
+    return np.array([[-h, -h], [h, -h], [h, h], [-h, h]], dtype=np.float64)
+
+
+def ellipse_outline() -> np.ndarray:
+    t = 2.0 * np.pi * np.arange(ELLIPSE_SEGMENTS) / ELLIPSE_SEGMENTS
+    a, b = ELLIPSE_SEMI_AXES
+    return np.stack([a * np.cos(t), b * np.sin(t)], axis=1)
+
+
+def heart_outline(radii: np.ndarray | None = None) -> np.ndarray:
+    """180 vertices: right half phi = 0..180 deg, then the mirrored left half phi = 178..2 deg."""
+    r = heart_radii() if radii is None else np.asarray(radii, dtype=np.float64)
+    phi = np.deg2rad(np.arange(0, 181, 2, dtype=np.float64))
+    right = np.stack([r * np.sin(phi), -r * np.cos(phi)], axis=1)
+    left = right[-2:0:-1] * np.array([-1.0, 1.0])
+    return np.concatenate([right, left], axis=0)
+
+
+def outlines() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Outlines indexed by the shape class: 0 square, 1 ellipse, 2 heart."""
+    return square_outline(), ellipse_outline(), heart_outline()
+
+
+def place(outline: np.ndarray, scale, theta, x0, y0) -> tuple[np.ndarray, np.ndarray]:
+    """Screen coordinates (n, V) of ``outline`` scaled, rotated counter-clockwise by ``theta`` and moved.
+
+    x = x0 + s (u cos t + v sin t),  y = y0 + s (-u sin t + v cos t).
+    """
+    u, v = outline[:, 0], outline[:, 1]
+    c = (np.cos(theta) * scale)[:, None]
+    s = (np.sin(theta) * scale)[:, None]
+    xs = x0[:, None] + u * c + v * s
+    ys = y0[:, None] - u * s + v * c
+    return xs, ys
+
+
+def scanline_toggles(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edge/pixel-row crossings of closed polygons given as vertex arrays (n, V).
+
+    Row r is sampled at Y = r + 0.5; an edge crosses it iff min(y0, y1) <= Y < max(y0, y1) (half-open rule,
+    horizontal edges never cross).  A crossing at x toggles every pixel column c with c + 0.5 >= x, i.e. from
+    column ceil(x - 0.5) on.  Returns (image, row, first toggled column) for every crossing.
+    """
+    n, nv = xs.shape
+    xa, ya = xs, ys
+    xb, yb = np.roll(xs, -1, axis=1), np.roll(ys, -1, axis=1)
+    ylo, yhi = np.minimum(ya, yb), np.maximum(ya, yb)
+    r0 = np.ceil(ylo - 0.5).astype(np.int64)
+    r1 = np.ceil(yhi - 0.5).astype(np.int64)  # exclusive
+    span = r1 - r0
+    kmax = int(span.max()) if span.size else 0
+    img = np.broadcast_to(np.arange(n)[:, None], (n, nv))
+    rows_out, cols_out, imgs_out = [], [], []
+    dxdy = np.divide(xb - xa, yb - ya, out=np.zeros_like(xa), where=yb != ya)
+    for k in range(kmax):
+        sel = span > k
+        r = r0[sel] + k
+        inside = (r >= 0) & (r < CANVAS)
+        if not inside.all():
+            sel[sel] = inside
+            r = r[inside]
+        x = xa[sel] + (r + 0.5 - ya[sel]) * dxdy[sel]
+        cols_out.append(np.clip(np.ceil(x - 0.5), 0, CANVAS).astype(np.int64))
+        rows_out.append(r)
+        imgs_out.append(img[sel])
+    if not rows_out:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    return np.concatenate(imgs_out), np.concatenate(rows_out), np.concatenate(cols_out)
+
+
+def row_words(n: int, img: np.ndarray, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """Pixel rows as 64-bit words (n * 64,), bit c = column c, from crossing toggles (even-odd parity).
+
+    A crossing whose first toggled column is c XORs in the bits c..63.
+    """
+    ones = np.uint64(0xFFFFFFFFFFFFFFFF)
+    masks = np.left_shift(ones, np.minimum(col, CANVAS - 1).astype(np.uint64))
+    masks[col >= CANVAS] = 0
+    words = np.zeros(n * CANVAS, dtype=np.uint64)
+    np.bitwise_xor.at(words, img * CANVAS + row, masks)
+    return words
+
+
+def unpack(words: np.ndarray) -> np.ndarray:
+    """(n * 64,) row words -> (n, 64, 64) uint8 {0, 1}."""
+    bytes_le = words.astype("<u8", copy=False).view(np.uint8)
+    return np.unpackbits(bytes_le, bitorder="little").reshape(-1, CANVAS, CANVAS)
