@@ -13,6 +13,17 @@ from .errors import LatentLensError
 
 _TABLES: dict[str, dict[str, Any]] = {}
 
+# The package that registers each kind; imported on first lookup so the tables are never empty.
+_PROVIDERS = {"model": "latentlens.models", "objective": "latentlens.models", "directions": "latentlens.directions"}
+
+
+def _load(kind: str) -> dict[str, Any]:
+    if kind in _PROVIDERS:
+        import importlib
+
+        importlib.import_module(_PROVIDERS[kind])
+    return _TABLES.get(kind, {})
+
 
 def register(kind: str, name: str) -> Callable[[Any], Any]:
     def decorator(obj: Any) -> Any:
@@ -26,7 +37,7 @@ def register(kind: str, name: str) -> Callable[[Any], Any]:
 
 
 def get(kind: str, name: str) -> Any:
-    table = _TABLES.get(kind, {})
+    table = _load(kind)
     if name not in table:
         known = ", ".join(sorted(table)) or "none"
         raise LatentLensError(f"unknown {kind} {name!r} (known: {known})")
@@ -34,4 +45,4 @@ def get(kind: str, name: str) -> Any:
 
 
 def names(kind: str) -> list[str]:
-    return sorted(_TABLES.get(kind, {}))
+    return sorted(_load(kind))

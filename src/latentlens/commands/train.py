@@ -1,0 +1,86 @@
+"""``latentlens train vae|gan --data dsprites|PATH --steps N --out RUN [--resume]``."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+
+from . import positive_float, positive_int
+
+log = logging.getLogger(__name__)
+
+OBJECTIVE_FLAGS = ("beta", "gamma", "ad_lambda", "ad_layer", "ad_pair")
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a VAE or a GAN into a run folder")
+    p.add_argument("model", choices=["vae", "gan"])
+    p.add_argument("--data", required=True, help="'dsprites' or a folder of images (png/jpg, grey or RGB)")
+    p.add_argument("--out", required=True, help="run folder to write")
+    p.add_argument("--steps", type=positive_int, default=2000)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=positive_float, default=None, help="default 1e-4 (VAE) / 2e-4 (GAN)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--latent-dim", type=positive_int, default=10)
+    p.add_argument("--image-size", type=positive_int, default=64, help="images are resized to this size")
+    p.add_argument("--channels", type=int, choices=[1, 3], default=None, help="default: detected from the data")
+    p.add_argument("--objective", default="beta-vae", help="VAE objective: beta-vae, beta-tcvae, factorvae, ...")
+    p.add_argument("--encoder-kernels", choices=["4x4", "2x2"], default="4x4",
+                   help="4x4: paper's Table 2; 2x2: disentanglement_lib code")  # fmt: skip
+    p.add_argument("--width", type=positive_int, default=32, help="GAN channel width")
+    p.add_argument("--beta", type=positive_float, default=None)
+    p.add_argument("--gamma", type=positive_float, default=None, help="FactorVAE TC weight")
+    p.add_argument("--ad-lambda", type=float, default=None, help="AD-FactorVAE attention-disentanglement weight")
+    p.add_argument("--ad-layer", default=None, help="AD-FactorVAE encoder layer name")
+    p.add_argument("--ad-pair", default=None, choices=["top", "random"])
+    p.add_argument("--checkpoint-every", type=positive_int, default=250)
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def objective_params(name: str, args) -> dict:
+    """The hyper-parameter flags given on the command line that the objective accepts."""
+    from ..errors import LatentLensError
+    from ..registry import get
+
+    accepted = inspect.signature(get("objective", name).__init__).parameters
+    params = {}
+    for flag in OBJECTIVE_FLAGS:
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if flag not in accepted:
+            raise LatentLensError(f"--{flag.replace('_', '-')} does not apply to objective {name!r}")
+        params[flag] = value
+    return params
+
+
+def run(args) -> int:
+    from ..data.sources import make_source
+    from ..errors import LatentLensError
+    from ..io import ensure_writable_dir
+    from ..train.loop import TrainSettings
+
+    if args.model == "gan" and args.image_size != 64:
+        raise LatentLensError("the GAN generates 64x64 images; drop --image-size or use 64")
+    if args.model == "gan" and any(getattr(args, f) is not None for f in OBJECTIVE_FLAGS):
+        raise LatentLensError("--beta/--gamma/--ad-* apply to VAE objectives, not to the GAN")
+    params = objective_params(args.objective, args) if args.model == "vae" else {}
+    source = make_source(args.data, args.image_size, args.channels)
+    ensure_writable_dir(args.out)
+    settings = TrainSettings(
+        steps=args.steps, batch_size=args.batch_size, seed=args.seed, checkpoint_every=args.checkpoint_every,
+        lr=args.lr or (1e-4 if args.model == "vae" else 2e-4), progress=not args.no_progress,
+    )  # fmt: skip
+    if args.model == "vae":
+        from ..train.vae import train_vae
+
+        config = {"latent_dim": args.latent_dim, "encoder_kernels": args.encoder_kernels}
+        train_vae(source, args.out, settings, config, args.objective, params, resume=args.resume)
+    else:
+        from ..train.gan import train_gan
+
+        train_gan(source, args.out, settings, {"latent_dim": args.latent_dim, "width": args.width}, args.resume)
+    log.info("trained %s for %d steps: %s", args.model, args.steps, args.out)
+    return 0

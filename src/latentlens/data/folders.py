@@ -1,0 +1,67 @@
+"""Images from any folder: PNG/JPEG/BMP/TIFF, grey or RGB, resized to the model's size.
+
+Files are read once, decoded with Pillow, resized (bilinear, antialiased) and kept in memory as uint8.
+A file Pillow cannot decode stops the load with a message naming it, before anything is trained.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import LatentLensError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
+
+
+def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    folder = Path(folder)
+    if not folder.exists():
+        raise LatentLensError(f"data folder not found: {folder}")
+    if not folder.is_dir():
+        raise LatentLensError(f"not a folder: {folder}")
+    pattern = "**/*" if recursive else "*"
+    files = sorted(p for p in folder.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise LatentLensError(f"no images (png, jpg, bmp, tif) in {folder}")
+    return files
+
+
+def read_image(path: str | os.PathLike, image_size: int | None, channels: int) -> np.ndarray:
+    """Decode one image to uint8 ``(channels, H, W)``, resized to ``image_size`` squared when given."""
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if channels == 1 else "RGB")
+            if image_size is not None and im.size != (image_size, image_size):
+                im = im.resize((image_size, image_size), Image.Resampling.BILINEAR)
+            array = np.asarray(im, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise LatentLensError(f"cannot read image {path}: {exc}") from None
+    return array[None] if channels == 1 else array.transpose(2, 0, 1)
+
+
+def detect_channels(files: list[Path], sample: int = 16) -> int:
+    """3 if any of the first ``sample`` images has colour, else 1."""
+    for path in files[:sample]:
+        try:
+            with Image.open(path) as im:
+                if im.mode not in ("1", "L", "LA", "I", "I;16", "F"):
+                    rgb = np.asarray(im.convert("RGB"), dtype=np.int16)
+                    if np.abs(rgb - rgb.mean(2, keepdims=True)).max() > 2:
+                        return 3
+        except (UnidentifiedImageError, OSError) as exc:
+            raise LatentLensError(f"cannot read image {path}: {exc}") from None
+    return 1
+
+
+def load_image_folder(
+    folder: str | os.PathLike, image_size: int = 64, channels: int | None = None
+) -> torch.Tensor:
+    """All images below ``folder`` as a uint8 tensor ``(N, C, image_size, image_size)``."""
+    files = list_images(folder)
+    channels = channels or detect_channels(files)
+    return torch.from_numpy(np.stack([read_image(p, image_size, channels) for p in files]))

@@ -1,0 +1,112 @@
+"""Run-folder checkpoints: ``config.json`` + ``model.safetensors`` (+ ``checkpoint.safetensors`` to resume).
+
+``model.safetensors`` holds the model's weights only and is what every other command reads.
+``checkpoint.safetensors`` additionally holds the optimizers' moments and the step, so that ``--resume``
+continues exactly where a killed run last saved. Both are written atomically; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .. import __version__
+from ..errors import LatentLensError
+from ..io import FORMAT_VERSION, load_state_into, load_tensors, read_json, save_tensors, write_json
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+RESUME = "checkpoint.safetensors"
+
+
+def write_run_config(run_dir: str | os.PathLike, config: dict) -> dict:
+    config = {"format_version": FORMAT_VERSION, "latentlens_version": __version__, **config}
+    write_json(Path(run_dir) / CONFIG, config)
+    return config
+
+
+def load_run_config(run_dir: str | os.PathLike) -> dict:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise LatentLensError(f"run folder not found: {run_dir}")
+    config = read_json(run_dir / CONFIG)
+    if not isinstance(config, dict) or "kind" not in config or "model" not in config:
+        raise LatentLensError(f"{run_dir / CONFIG} is not a latentlens run config (no 'kind'/'model')")
+    if config.get("format_version", 0) > FORMAT_VERSION:
+        raise LatentLensError(f"{run_dir} was written by a newer latentlens (format {config['format_version']})")
+    return config
+
+
+def save_model(run_dir: str | os.PathLike, model: torch.nn.Module, step: int | None = None) -> Path:
+    return save_tensors(Path(run_dir) / WEIGHTS, model.state_dict(), metadata={"step": step})
+
+
+def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Rebuild the run's model from ``config.json`` and load ``model.safetensors``; eval mode."""
+    from ..models import build_model
+
+    run_dir = Path(run_dir)
+    config = load_run_config(run_dir)
+    try:
+        model = build_model(config["kind"], config["model"])
+    except TypeError as exc:
+        raise LatentLensError(f"{run_dir / CONFIG}: invalid model config: {exc}") from None
+    load_state_into(model, load_tensors(run_dir / WEIGHTS), run_dir / WEIGHTS)
+    return model.to(device).eval()
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> dict[str, torch.Tensor]:
+    """Flatten an optimizer's per-parameter state into named tensors (Adam: step, exp_avg, exp_avg_sq)."""
+    flat = {}
+    for index, state in optimizer.state_dict()["state"].items():
+        for key, value in state.items():
+            flat[f"{prefix}.{index}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+    return flat
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], prefix: str) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, value in tensors.items():
+        if name.startswith(prefix + "."):
+            index, key = name[len(prefix) + 1 :].split(".", 1)
+            state.setdefault(int(index), {})[key] = value.clone()
+    groups = optimizer.state_dict()["param_groups"]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def save_resume_state(
+    run_dir: str | os.PathLike,
+    step: int,
+    modules: dict[str, torch.nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+) -> None:
+    tensors: dict[str, torch.Tensor] = {}
+    for name, module in modules.items():
+        tensors.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
+    for name, optimizer in optimizers.items():
+        tensors.update(optimizer_tensors(optimizer, f"optim.{name}"))
+    save_tensors(Path(run_dir) / RESUME, tensors, metadata={"step": step})
+
+
+def load_resume_state(
+    run_dir: str | os.PathLike,
+    modules: dict[str, torch.nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+) -> int:
+    """Load modules and optimizers from ``checkpoint.safetensors``; return the step it was saved at."""
+    path = Path(run_dir) / RESUME
+    if not path.exists():
+        return 0
+    tensors = load_tensors(path)
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        step = int(handle.metadata().get("step", "0"))
+    for name, module in modules.items():
+        own = {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")}
+        load_state_into(module, own, path)
+    for name, optimizer in optimizers.items():
+        restore_optimizer(optimizer, tensors, f"optim.{name}")
+    return step

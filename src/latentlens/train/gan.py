@@ -1,0 +1,66 @@
+"""Training loop for the DCGAN: non-saturating GAN loss (Goodfellow et al. 2014, Sec. 3), Adam 2e-4, betas
+(0.5, 0.999) as in Radford et al. (2016). Models and batches are channels_last.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+
+from ..data.sources import step_generator, step_rng
+from ..models import build_model
+from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, progress_bar, to_channels_last, wrap_ddp
+
+
+def train_gan(source, out_dir, settings: TrainSettings, model_config: dict | None = None, resume: bool = False):
+    """Train a :class:`DCGAN` on ``source`` into ``out_dir``; returns the model (eval mode)."""
+    settings.validate()
+    rank, world = distributed_context()
+    model_config = {"in_channels": source.channels, **(model_config or {})}
+    torch.manual_seed(settings.seed)
+    model = build_model("gan", model_config).to(memory_format=torch.channels_last)
+    config = {
+        "kind": "gan",
+        "model": model.config_dict(),
+        "objective": {"name": "non-saturating", "hparams": {}},
+        "train": {**vars(settings), "data": source.name, "world_size": world},
+    }
+    writer = RunWriter(out_dir, config, resume, rank)
+    g_opt = torch.optim.Adam(model.generator.parameters(), lr=settings.lr, betas=(0.5, 0.999))
+    d_opt = torch.optim.Adam(model.discriminator.parameters(), lr=settings.lr, betas=(0.5, 0.999))
+    modules, optimizers = {"model": model}, {"generator": g_opt, "discriminator": d_opt}
+    start = writer.start_step(modules, optimizers, resume)
+    generator_net, critic = wrap_ddp(model.generator, world), wrap_ddp(model.discriminator, world)
+    model.train()
+    timer, began = StepTimer(), time.perf_counter()
+    bar = progress_bar(settings.steps, start, settings.progress and rank == 0, "train gan")
+    for step in range(start, settings.steps):
+        real = to_channels_last(source.batch(settings.batch_size, step_rng(settings.seed, step, rank)))
+        noise = step_generator(settings.seed, step, rank)
+        fake = generator_net(model.sample_latents(len(real), noise))
+        real_logits, fake_logits = critic(real), critic(fake.detach())
+        d_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        d_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        d_opt.step()
+        g_loss = F.softplus(-critic(fake)).mean()
+        g_opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        g_opt.step()
+        timer.add(len(real) * world)
+        bar.update(1)
+        done = step + 1
+        if done % settings.log_every == 0 or done == settings.steps:
+            g_value, d_value = float(g_loss.detach()), float(d_loss.detach())
+            record = {"step": done, "loss": g_value, "g_loss": g_value, "d_loss": d_value,
+                      "images_per_s": round(timer.rate(), 1), "time_s": round(time.perf_counter() - began, 2)}
+            writer.log(record)
+            bar.set_postfix(d=f"{d_value:.2f}", g=f"{g_value:.2f}")
+        if done % settings.checkpoint_every == 0 and done < settings.steps:
+            writer.checkpoint(done, modules, optimizers, model)
+    bar.close()
+    writer.checkpoint(settings.steps, modules, optimizers, model)
+    writer.finish(settings.steps, model, {"steps": settings.steps, "seconds": round(time.perf_counter() - began, 2)})
+    return model.eval()

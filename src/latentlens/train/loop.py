@@ -1,0 +1,138 @@
+"""What every training loop shares: seeding, DDP set-up, channels_last, logging, atomic checkpoints, resume.
+
+Distributed runs use the standard engine: launched with ``torchrun --nproc_per_node N``, each process
+joins a ``gloo`` (CPU) or ``nccl`` (GPU) group and wraps its modules in ``DistributedDataParallel``.
+Each rank draws its own batch from ``(seed, step, rank)``; rank 0 alone writes the run folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from ..errors import LatentLensError
+from ..io import append_jsonl, ensure_writable_dir, read_jsonl, write_json
+from . import checkpoint as ckpt
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainSettings:
+    steps: int = 2000
+    batch_size: int = 64
+    lr: float = 1e-4
+    seed: int = 0
+    log_every: int = 25
+    checkpoint_every: int = 250
+    progress: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> "TrainSettings":
+        for name in ("steps", "batch_size", "log_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise LatentLensError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise LatentLensError(f"--lr must be positive, got {self.lr}")
+        return self
+
+
+def distributed_context() -> tuple[int, int]:
+    """Join the process group when launched by torchrun; return ``(rank, world_size)``."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return 0, 1
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def wrap_ddp(module: torch.nn.Module, world_size: int) -> torch.nn.Module:
+    if world_size == 1:
+        return module
+    return torch.nn.parallel.DistributedDataParallel(module, broadcast_buffers=False)
+
+
+def to_channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+
+class RunWriter:
+    """Owns a run folder during training: config, log.jsonl, checkpoints, final weights.
+
+    Every method is a no-op on ranks other than 0, so loops can call them unconditionally.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, config: dict, resume: bool, rank: int = 0):
+        self.run_dir = Path(run_dir)
+        self.rank = rank
+        self.log_path = self.run_dir / "log.jsonl"
+        if rank != 0:
+            return
+        ensure_writable_dir(self.run_dir)
+        existing = self.run_dir / ckpt.CONFIG
+        if resume:
+            if not existing.exists():
+                raise LatentLensError(f"--resume: no run to resume in {self.run_dir}")
+            old = ckpt.load_run_config(self.run_dir)
+            for key in ("kind", "model", "objective"):
+                if old.get(key) != config.get(key):
+                    raise LatentLensError(f"--resume: {key} differs from the run in {self.run_dir}")
+        elif existing.exists() and (self.run_dir / ckpt.WEIGHTS).exists():
+            raise LatentLensError(f"{self.run_dir} already holds a trained run; use --resume or a new --out")
+        ckpt.write_run_config(self.run_dir, config)
+
+    def start_step(self, modules: dict, optimizers: dict, resume: bool) -> int:
+        step = ckpt.load_resume_state(self.run_dir, modules, optimizers) if resume else 0
+        if self.rank == 0:
+            kept = [r for r in read_jsonl(self.log_path) if r.get("step", 0) <= step] if resume else []
+            self.log_path.write_text("".join(_line(r) for r in kept))
+        return step
+
+    def log(self, record: dict) -> None:
+        if self.rank == 0:
+            append_jsonl(self.log_path, record)
+
+    def checkpoint(self, step: int, modules: dict, optimizers: dict, model: torch.nn.Module) -> None:
+        if self.rank == 0:
+            ckpt.save_resume_state(self.run_dir, step, modules, optimizers)
+            ckpt.save_model(self.run_dir, model, step)
+
+    def finish(self, step: int, model: torch.nn.Module, summary: dict) -> None:
+        if self.rank == 0:
+            ckpt.save_model(self.run_dir, model, step)
+            write_json(self.run_dir / "train_summary.json", summary)
+
+
+def _line(record: dict) -> str:
+    import json
+
+    return json.dumps(record) + "\n"
+
+
+class StepTimer:
+    """Images per second over the last logging window."""
+
+    def __init__(self):
+        self.last = time.perf_counter()
+        self.images = 0
+
+    def add(self, n: int) -> None:
+        self.images += n
+
+    def rate(self) -> float:
+        now = time.perf_counter()
+        rate = self.images / max(now - self.last, 1e-9)
+        self.last, self.images = now, 0
+        return rate
+
+
+def progress_bar(total: int, initial: int, enabled: bool, desc: str):
+    return tqdm(total=total, initial=initial, disable=not enabled, desc=desc, unit="step", dynamic_ncols=True)

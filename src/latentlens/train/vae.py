@@ -1,0 +1,86 @@
+"""Training loop for the VAE family: any registered objective, optional FactorVAE-style discriminator.
+
+Adam (lr 1e-4, betas 0.9/0.999, eps 1e-8) for the VAE as in disentanglement_lib; the discriminator of
+FactorVAE uses Adam with betas 0.5/0.9 (Kim & Mnih 2018). Models and batches are channels_last.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import torch
+
+from ..data.sources import step_generator, step_rng
+from ..models import build_model
+from ..models.vae_objectives import build_objective
+from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, progress_bar, to_channels_last, wrap_ddp
+
+log = logging.getLogger(__name__)
+
+
+def train_vae(
+    source,
+    out_dir,
+    settings: TrainSettings,
+    model_config: dict | None = None,
+    objective: str = "beta-vae",
+    objective_params: dict | None = None,
+    resume: bool = False,
+):
+    """Train a :class:`ConvVAE` on ``source`` into ``out_dir``; returns the trained model (eval mode)."""
+    settings.validate()
+    rank, world = distributed_context()
+    model_config = {"in_channels": source.channels, "image_size": source.image_size, **(model_config or {})}
+    torch.manual_seed(settings.seed)
+    model = build_model("vae", model_config).to(memory_format=torch.channels_last)
+    loss_fn = build_objective(objective, model.latent_dim, **(objective_params or {}))
+    config = {
+        "kind": "vae",
+        "model": model.config_dict(),
+        "objective": {"name": objective, "hparams": loss_fn.hparams()},
+        "train": {**vars(settings), "data": source.name, "world_size": world},
+    }
+    writer = RunWriter(out_dir, config, resume, rank)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=(0.9, 0.999), eps=1e-8)
+    modules, optimizers = {"model": model}, {"model": optimizer}
+    if loss_fn.has_discriminator:
+        disc_optimizer = torch.optim.Adam(loss_fn.discriminator.parameters(), lr=settings.lr, betas=(0.5, 0.9))
+        modules["discriminator"], optimizers["discriminator"] = loss_fn.discriminator, disc_optimizer
+    start = writer.start_step(modules, optimizers, resume)
+
+    ddp_model = wrap_ddp(model, world)
+    if loss_fn.has_discriminator and world > 1:
+        loss_fn.discriminator = wrap_ddp(loss_fn.discriminator, world)
+    model.train()
+    timer, began = StepTimer(), time.perf_counter()
+    bar = progress_bar(settings.steps, start, settings.progress and rank == 0, f"train vae ({objective})")
+    for step in range(start, settings.steps):
+        x = to_channels_last(source.batch(settings.batch_size, step_rng(settings.seed, step, rank)))
+        generator = step_generator(settings.seed, step, rank)
+        terms = loss_fn(ddp_model, x, generator)
+        optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        optimizer.step()
+        if loss_fn.has_discriminator:
+            disc_loss = loss_fn.discriminator_loss(terms["z"], generator)
+            disc_optimizer.zero_grad(set_to_none=True)
+            disc_loss.backward()
+            disc_optimizer.step()
+            terms["disc_loss"] = disc_loss
+        timer.add(len(x) * world)
+        bar.update(1)
+        done = step + 1
+        if done % settings.log_every == 0 or done == settings.steps:
+            record = {k: float(v.detach()) for k, v in terms.items() if torch.is_tensor(v) and v.dim() == 0}
+            record.update(step=done, images_per_s=round(timer.rate(), 1), time_s=round(time.perf_counter() - began, 2))
+            writer.log(record)
+            bar.set_postfix(loss=f"{record['loss']:.1f}")
+        if done % settings.checkpoint_every == 0 and done < settings.steps:
+            writer.checkpoint(done, modules, optimizers, model)
+    bar.close()
+    if loss_fn.has_discriminator:
+        loss_fn.discriminator = modules["discriminator"]
+    writer.checkpoint(settings.steps, modules, optimizers, model)
+    writer.finish(settings.steps, model, {"steps": settings.steps, "seconds": round(time.perf_counter() - began, 2)})
+    return model.eval()

@@ -1,0 +1,60 @@
+"""Report section: what was trained, on what, and how the losses went."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...io import read_json, read_jsonl
+from ..html import escape, figure, pyplot, table
+
+ORDER = 10
+TITLE = "Training"
+
+
+def render(run_dir: Path) -> str | None:
+    if not (run_dir / "config.json").exists():
+        return None
+    config = read_json(run_dir / "config.json")
+    if "train" not in config:
+        return None
+    train, objective = config["train"], config.get("objective", {})
+    summary = read_json(run_dir / "train_summary.json") if (run_dir / "train_summary.json").exists() else {}
+    records = read_jsonl(run_dir / "log.jsonl")
+    rows = [
+        ["model", f"{config['kind']} {escape(str(config['model']))}"],
+        ["objective", f"{objective.get('name', '-')} {objective.get('hparams', {})}"],
+        ["data", train.get("data")],
+        ["steps × batch", f"{summary.get('steps', train.get('steps'))} × {train.get('batch_size')}"],
+        ["learning rate, seed", f"{train.get('lr')}, {train.get('seed')}"],
+        ["processes", train.get("world_size", 1)],
+    ]
+    if summary:
+        rows.append(["wall time", f"{summary.get('seconds', 0):.0f} s"])
+    if records:
+        rates = [r["images_per_s"] for r in records if "images_per_s" in r]
+        if rates:
+            rows.append(["throughput (median)", f"{sorted(rates)[len(rates) // 2]:.0f} images/s"])
+    parts = [table(["setting", "value"], rows)]
+    if records:
+        parts.append(_curve(records, config["kind"], run_dir))
+    return "".join(parts)
+
+
+def _curve(records: list[dict], kind: str, run_dir: Path) -> str:
+    plt = pyplot()
+    steps = [r["step"] for r in records]
+    keys = ["rec", "kl", "tc", "disc_loss"] if kind == "vae" else ["g_loss", "d_loss"]
+    keys = [k for k in keys if k in records[-1]]
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.6), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        ax.plot(steps, [r.get(key, float("nan")) for r in records], color="#2a6fb0")
+        ax.set_title(key)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return (
+        "<figure>"
+        + figure(fig, "training curves", save_to=run_dir / "figures" / "training_curves.png")
+        + "<figcaption>Loss terms per logged step (rec: reconstruction NLL per image; kl: KL to the prior;"
+        " tc: total-correlation estimate).</figcaption></figure>"
+    )
