@@ -68,11 +68,11 @@ def outlines() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def place(outline: np.ndarray, scale, theta, x0, y0) -> tuple[np.ndarray, np.ndarray]:
-    """Screen coordinates (n, V) of ``outline`` scaled, rotated counter-clockwise by ``theta`` and moved.
-
-    x = x0 + s (u cos t + v sin t),  y = y0 + s (-u sin t + v cos t).
+    """Screen coordinates (n, V + 1) of ``outline`` (closed: first vertex repeated) scaled, rotated
+    counter-clockwise by ``theta`` and moved:  x = x0 + s (u cos t + v sin t),  y = y0 + s (-u sin t + v cos t).
     """
-    u, v = outline[:, 0], outline[:, 1]
+    closed = np.concatenate([outline, outline[:1]], axis=0)
+    u, v = closed[:, 0], closed[:, 1]
     c = (np.cos(theta) * scale)[:, None]
     s = (np.sin(theta) * scale)[:, None]
     xs = x0[:, None] + u * c + v * s
@@ -81,38 +81,38 @@ def place(outline: np.ndarray, scale, theta, x0, y0) -> tuple[np.ndarray, np.nda
 
 
 def scanline_toggles(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Edge/pixel-row crossings of closed polygons given as vertex arrays (n, V).
+    """Edge/pixel-row crossings of closed polygons given as vertex arrays (n, V + 1), last = first vertex.
 
     Row r is sampled at Y = r + 0.5; an edge crosses it iff min(y0, y1) <= Y < max(y0, y1) (half-open rule,
     horizontal edges never cross).  A crossing at x toggles every pixel column c with c + 0.5 >= x, i.e. from
     column ceil(x - 0.5) on.  Returns (image, row, first toggled column) for every crossing.
     """
-    n, nv = xs.shape
-    xa, ya = xs, ys
-    xb, yb = np.roll(xs, -1, axis=1), np.roll(ys, -1, axis=1)
-    ylo, yhi = np.minimum(ya, yb), np.maximum(ya, yb)
-    r0 = np.ceil(ylo - 0.5).astype(np.int64)
-    r1 = np.ceil(yhi - 0.5).astype(np.int64)  # exclusive
-    span = r1 - r0
-    kmax = int(span.max()) if span.size else 0
-    img = np.broadcast_to(np.arange(n)[:, None], (n, nv))
-    rows_out, cols_out, imgs_out = [], [], []
-    dxdy = np.divide(xb - xa, yb - ya, out=np.zeros_like(xa), where=yb != ya)
-    for k in range(kmax):
-        sel = span > k
+    n, nv1 = xs.shape
+    ya, yb = ys[:, :-1], ys[:, 1:]
+    r0 = np.ceil(np.minimum(ya, yb) - 0.5).astype(np.int64)
+    span = np.ceil(np.maximum(ya, yb) - 0.5).astype(np.int64) - r0  # rows r0 .. r0 + span - 1
+    edge = np.flatnonzero(span)  # flat (image, edge) ids of edges that cross at least one row
+    img, e = np.divmod(edge, nv1 - 1)
+    flat_a = img * nv1 + e
+    xa, ya1 = xs.ravel()[flat_a], ys.ravel()[flat_a]
+    dxdy = (xs.ravel()[flat_a + 1] - xa) / (ys.ravel()[flat_a + 1] - ya1)
+    r0, span = r0.ravel()[edge], span.ravel()[edge]
+    imgs_out, rows_out, cols_out = [], [], []
+    for k in range(int(span.max()) if span.size else 0):
+        sel = np.flatnonzero(span > k) if k else slice(None)
         r = r0[sel] + k
-        inside = (r >= 0) & (r < CANVAS)
-        if not inside.all():
-            sel[sel] = inside
-            r = r[inside]
-        x = xa[sel] + (r + 0.5 - ya[sel]) * dxdy[sel]
-        cols_out.append(np.clip(np.ceil(x - 0.5), 0, CANVAS).astype(np.int64))
-        rows_out.append(r)
+        x = xa[sel] + (r + 0.5 - ya1[sel]) * dxdy[sel]
         imgs_out.append(img[sel])
+        rows_out.append(r)
+        cols_out.append(np.clip(np.ceil(x - 0.5), 0, CANVAS).astype(np.int64))
     if not rows_out:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
-    return np.concatenate(imgs_out), np.concatenate(rows_out), np.concatenate(cols_out)
+    img, row, col = np.concatenate(imgs_out), np.concatenate(rows_out), np.concatenate(cols_out)
+    keep = (row >= 0) & (row < CANVAS)
+    if not keep.all():
+        img, row, col = img[keep], row[keep], col[keep]
+    return img, row, col
 
 
 def row_words(n: int, img: np.ndarray, row: np.ndarray, col: np.ndarray) -> np.ndarray:
