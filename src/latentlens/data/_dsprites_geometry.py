@@ -80,12 +80,11 @@ def place(outline: np.ndarray, scale, theta, x0, y0) -> tuple[np.ndarray, np.nda
     return xs, ys
 
 
-def scanline_toggles(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def scanline_crossings(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Edge/pixel-row crossings of closed polygons given as vertex arrays (n, V + 1), last = first vertex.
 
     Row r is sampled at Y = r + 0.5; an edge crosses it iff min(y0, y1) <= Y < max(y0, y1) (half-open rule,
-    horizontal edges never cross).  A crossing at x toggles every pixel column c with c + 0.5 >= x, i.e. from
-    column ceil(x - 0.5) on.  Returns (image, row, first toggled column) for every crossing.
+    horizontal edges never cross).  Returns (image, row, crossing x) for every crossing.
     """
     n, nv1 = xs.shape
     ya, yb = ys[:, :-1], ys[:, 1:]
@@ -97,34 +96,58 @@ def scanline_toggles(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.nda
     xa, ya1 = xs.ravel()[flat_a], ys.ravel()[flat_a]
     dxdy = (xs.ravel()[flat_a + 1] - xa) / (ys.ravel()[flat_a + 1] - ya1)
     r0, span = r0.ravel()[edge], span.ravel()[edge]
-    imgs_out, rows_out, cols_out = [], [], []
+    imgs_out, rows_out, xs_out = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
     for k in range(int(span.max()) if span.size else 0):
         sel = np.flatnonzero(span > k) if k else slice(None)
         r = r0[sel] + k
-        x = xa[sel] + (r + 0.5 - ya1[sel]) * dxdy[sel]
         imgs_out.append(img[sel])
         rows_out.append(r)
-        cols_out.append(np.clip(np.ceil(x - 0.5), 0, CANVAS).astype(np.int64))
-    if not rows_out:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty
-    img, row, col = np.concatenate(imgs_out), np.concatenate(rows_out), np.concatenate(cols_out)
+        xs_out.append(xa[sel] + (r + 0.5 - ya1[sel]) * dxdy[sel])
+    img, row, x = np.concatenate(imgs_out), np.concatenate(rows_out), np.concatenate(xs_out)
     keep = (row >= 0) & (row < CANVAS)
     if not keep.all():
-        img, row, col = img[keep], row[keep], col[keep]
-    return img, row, col
+        img, row, x = img[keep], row[keep], x[keep]
+    return img, row, x
+
+
+def toggle_columns(x: np.ndarray) -> np.ndarray:
+    """A crossing at x toggles every column c with c + 0.5 >= x, i.e. from column ceil(x - 0.5) (64 = none)."""
+    return np.clip(np.ceil(x - 0.5), 0, CANVAS).astype(np.int64)
+
+
+#: MASKS[c] = the bits of columns c..63 (MASKS[64] = 0).
+MASKS = np.array([(0xFFFFFFFFFFFFFFFF << c) & 0xFFFFFFFFFFFFFFFF for c in range(CANVAS + 1)], dtype=np.uint64)
+
+
+def crossing_pairs(xs_rel: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scanline spans of placed polygons, packed as (pairs (K, S, 2) float64, rows (K, S) int64).
+
+    ``xs_rel`` are vertex x coordinates relative to the sprite centre (its x is added at render time), ``ys``
+    absolute.  Each row's sorted crossings are paired (1st, 2nd), (3rd, 4th), ...; slot ``j`` of polygon ``k``
+    toggles row ``rows[k, j]`` between ``pairs[k, j, 0]`` and ``pairs[k, j, 1]``.  Unused slots hold +inf
+    (toggling nothing) and row 0.
+    """
+    img, row, x = scanline_crossings(xs_rel, ys)
+    order = np.lexsort((x, row, img))
+    img, row, x = img[order], row[order], x[order]
+    group = img * CANVAS + row
+    if len(group) % 2 or np.any(group[0::2] != group[1::2]):
+        raise AssertionError("odd number of crossings on a scanline")
+    img, row = img[0::2], row[0::2]
+    starts = np.flatnonzero(np.r_[True, img[1:] != img[:-1]])
+    slot = np.arange(len(img)) - np.repeat(starts, np.diff(np.r_[starts, len(img)]))
+    n, width = len(xs_rel), int(slot.max()) + 1 if len(slot) else 1
+    pairs = np.full((n, width, 2), np.inf)
+    rows = np.zeros((n, width), dtype=np.int64)
+    pairs[img, slot] = x.reshape(-1, 2)
+    rows[img, slot] = row
+    return pairs, rows
 
 
 def row_words(n: int, img: np.ndarray, row: np.ndarray, col: np.ndarray) -> np.ndarray:
-    """Pixel rows as 64-bit words (n * 64,), bit c = column c, from crossing toggles (even-odd parity).
-
-    A crossing whose first toggled column is c XORs in the bits c..63.
-    """
-    ones = np.uint64(0xFFFFFFFFFFFFFFFF)
-    masks = np.left_shift(ones, np.minimum(col, CANVAS - 1).astype(np.uint64))
-    masks[col >= CANVAS] = 0
+    """Pixel rows as 64-bit words (n * 64,), bit c = column c, from crossing toggles (even-odd parity)."""
     words = np.zeros(n * CANVAS, dtype=np.uint64)
-    np.bitwise_xor.at(words, img * CANVAS + row, masks)
+    np.bitwise_xor.at(words, img * CANVAS + row, MASKS[col])
     return words
 
 

@@ -21,6 +21,7 @@ Orientation 0 and 39 render identical images (both 0 and 2 pi are in the linspac
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import zipfile
@@ -97,25 +98,48 @@ def _as_factors(classes: np.ndarray) -> np.ndarray:
     return c
 
 
-def _row_words(c: np.ndarray) -> np.ndarray:
+def _row_words_direct(c: np.ndarray) -> np.ndarray:
+    """Row words of (n, 5) factors straight from the placed polygons (reference path, used to build tables)."""
     n = len(c)
     scale = latents_values["scale"][c[:, 1]]
     theta = latents_values["orientation"][c[:, 2]]
     x0 = 16.0 + 32.0 * latents_values["posX"][c[:, 3]]
     y0 = 16.0 + 32.0 * latents_values["posY"][c[:, 4]]
-    empty = np.zeros(0, dtype=np.int64)
-    parts = [(empty, empty, empty)]
+    parts = [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))]
     for shape, outline in enumerate(_OUTLINES):
+        where = np.flatnonzero(c[:, 0] == shape)
+        if where.size:
+            xs, ys = geo.place(outline, scale[where], theta[where], x0[where], y0[where])
+            img, row, x = geo.scanline_crossings(xs, ys)
+            parts.append((where[img], row, x))
+    img, row, x = (np.concatenate(a) for a in zip(*parts))
+    return geo.row_words(n, img, row, geo.toggle_columns(x))
+
+
+@functools.cache
+def _span_tables() -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per shape: scanline spans (x relative to the sprite centre) of every (scale, orientation, posY)."""
+    scale, theta, pos_y = (a.ravel() for a in np.meshgrid(*(np.arange(k) for k in (6, 40, 32)), indexing="ij"))
+    scale = latents_values["scale"][scale]
+    theta = latents_values["orientation"][theta]
+    y0 = 16.0 + 32.0 * latents_values["posY"][pos_y]
+    return [geo.crossing_pairs(*geo.place(o, scale, theta, np.zeros_like(y0), y0)) for o in _OUTLINES]
+
+
+def _row_words(c: np.ndarray) -> np.ndarray:
+    """Row words (n * 64,) of (n, 5) factors: tabulated spans shifted by the sprite's x centre."""
+    words = np.zeros(len(c) * geo.CANVAS, dtype=np.uint64)
+    x0 = 16.0 + 32.0 * latents_values["posX"][c[:, 3]]
+    for shape, (pairs, rows) in enumerate(_span_tables()):
         where = np.flatnonzero(c[:, 0] == shape)
         if where.size == 0:
             continue
-        xs, ys = geo.place(outline, scale[where], theta[where], x0[where], y0[where])
-        img, row, col = geo.scanline_toggles(xs, ys)
-        parts.append((where[img], row, col))
-    img = np.concatenate([p[0] for p in parts])
-    row = np.concatenate([p[1] for p in parts])
-    col = np.concatenate([p[2] for p in parts])
-    return geo.row_words(n, img, row, col)
+        cs = c[where]
+        key = (cs[:, 1] * 40 + cs[:, 2]) * 32 + cs[:, 4]
+        cols = geo.toggle_columns(pairs[key] + x0[where, None, None])
+        span_words = geo.MASKS[cols[..., 0]] ^ geo.MASKS[cols[..., 1]]
+        np.bitwise_xor.at(words, (where * geo.CANVAS)[:, None] + rows[key], span_words)
+    return words
 
 
 def render(classes: np.ndarray, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
