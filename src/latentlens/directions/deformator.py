@@ -1,0 +1,400 @@
+"""Voynov & Babenko: learned directions from a latent deformator and a reconstructor ("Unsupervised Discovery
+of Interpretable Directions in the GAN Latent Space", ICML 2020; research/directions.md §1).
+
+A deformator ``A`` (one column per direction) and a reconstructor ``R`` are trained jointly on the frozen
+generator ``G`` (paper §3, Eq. 1):
+
+    min_{A, R}  E_{z, k, eps} [ L_cl(k, k_hat) + lambda * L_r(eps, eps_hat) ],   (k_hat, eps_hat) = R(G(z), G(z + A(eps e_k)))
+
+with ``z ~ N(0, I)``, ``k ~ U{1..K}``, ``eps ~ U[-6, 6]``, ``L_cl`` cross-entropy, ``L_r`` mean absolute error
+and ``lambda = 0.25``. As in the official code, shifts with ``|eps| < 0.5`` are pushed out to ``+-0.5`` and both
+networks use Adam with learning rate 1e-4. Deformator variants (paper §3.1):
+
+- ``"ortho"``: orthonormal columns, ``A = expm(S - S^T)[:, :K]`` (matrix exponential of a skew-symmetric
+  matrix, ``torch.linalg.matrix_exp``), initialised near the identity (``S = 0.001 N(0, 1)``);
+- ``"proj"``: unit-length columns ``A = W / ||W||_col`` (the code's "projective" deformator);
+- ``"linear"``: a free matrix (the code's ``nn.Linear`` minus its bias, which would shift every image alike).
+
+For the two non-orthogonal variants, ``orthogonality="nog"`` or ``"olr"`` apply Song, Sebe & Wang's
+orthogonality schemes (TPAMI 2023, research/other_seeds.md §6) to ``W``: NOG replaces the gradient ``G`` by its
+nearest orthogonal matrix ``U V^T`` (``G = U S V^T``); OLR sets the step size to
+``eta* = a b / (a c + 2 b^2)`` (``a = w^T w``, ``b = g^T w``, ``c = g^T g``) whenever ``0 < eta* < lr``.
+
+The reconstructor is LeNet-style (paper §3.3 for MNIST/Anime; code ``LeNetShiftPredictor``): three 5x5
+convolutions with BatchNorm and max-pooling on the two images stacked along channels, global mean pooling,
+and two heads (direction logits, shift).
+
+Speed (CPU first): the generator's weights are frozen (no weight gradients), the generator and reconstructor
+run ``channels_last``, ``G(z)`` and ``G(z + shift)`` go through the generator as **one** batch of ``2B``
+latents, and evaluation runs under ``torch.inference_mode``. ``benchmarks/voynov_speed.py`` times this loop
+against the loop written as in the reference code.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import LatentLensError
+from ..registry import register
+from .base import DirectionFinder, torch_generator
+from .generators import frozen
+
+log = logging.getLogger(__name__)
+
+DEFORMATOR_KINDS = ("ortho", "proj", "linear")
+ORTHOGONALITY = ("none", "nog", "olr")
+
+
+class LinearDeformator(nn.Module):
+    """Maps a one-hot shift ``eps e_k`` to a latent shift ``eps a_k``; ``directions()`` is ``(K, D)``."""
+
+    def __init__(self, latent_dim: int, n_directions: int, kind: str = "ortho", random_init: bool = False):
+        super().__init__()
+        if kind not in DEFORMATOR_KINDS:
+            raise LatentLensError(f"unknown deformator {kind!r} (use {', '.join(DEFORMATOR_KINDS)})")
+        if kind == "ortho" and n_directions > latent_dim:
+            raise LatentLensError(f"an orthonormal deformator has at most {latent_dim} directions, got {n_directions}")
+        self.kind, self.latent_dim, self.n_directions = kind, latent_dim, n_directions
+        if kind == "ortho":
+            self.weight = nn.Parameter(torch.randn(latent_dim, latent_dim) * (1.0 if random_init else 0.001))
+        else:
+            init = 0.1 * torch.randn(latent_dim, n_directions) if random_init else torch.eye(latent_dim, n_directions)
+            if not random_init and n_directions > latent_dim:
+                init[:, latent_dim:] = 0.1 * torch.randn(latent_dim, n_directions - latent_dim)
+            self.weight = nn.Parameter(init)
+
+    def matrix(self) -> torch.Tensor:
+        """The ``D x K`` deformator matrix (columns = directions)."""
+        if self.kind == "ortho":
+            skew = self.weight - self.weight.T
+            return torch.linalg.matrix_exp(skew)[:, : self.n_directions]
+        if self.kind == "proj":
+            return self.weight / self.weight.norm(dim=0, keepdim=True).clamp_min(1e-8)
+        return self.weight
+
+    def directions(self) -> torch.Tensor:
+        return self.matrix().T
+
+    def forward(self, k: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        return eps[:, None] * self.directions()[k]
+
+
+class FixedDirections(nn.Module):
+    """A frozen direction matrix with the deformator interface (baselines, and RCA of any method)."""
+
+    def __init__(self, basis: torch.Tensor):
+        super().__init__()
+        self.register_buffer("basis", torch.as_tensor(basis, dtype=torch.float32).clone())
+
+    def directions(self) -> torch.Tensor:
+        return self.basis
+
+    def forward(self, k: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        return eps[:, None] * self.basis[k]
+
+
+class Reconstructor(nn.Module):
+    """LeNet-style reconstructor ``R(x, x') -> (logits (B, K), shift (B,))``; ``width=2`` is 6-16-120 channels."""
+
+    def __init__(self, in_channels: int, n_directions: int, width: int = 2, input_size: int | None = None):
+        super().__init__()
+        self.input_size = input_size
+        c1, c2, c3, hidden = 3 * width, 8 * width, 60 * width, 42 * width
+
+        def block(cin, cout, pool):
+            layers = [nn.Conv2d(cin, cout, 5), nn.BatchNorm2d(cout), nn.ReLU()]
+            return layers + ([nn.MaxPool2d(2)] if pool else [])
+
+        self.features = nn.Sequential(*block(2 * in_channels, c1, True), *block(c1, c2, True), *block(c2, c3, False))
+
+        def head(out):
+            return nn.Sequential(nn.Linear(c3, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, out))
+
+        self.direction_head = head(n_directions)
+        self.shift_head = head(1)
+
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.cat([x0, x1], dim=1)
+        size = self.input_size or max(x.shape[-1], 32)  # three 5x5 convolutions need at least 32 pixels
+        if x.shape[-2:] != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=size < x.shape[-1])
+        h = self.features(x.contiguous(memory_format=torch.channels_last)).mean(dim=(2, 3))
+        return self.direction_head(h), self.shift_head(h).squeeze(1)
+
+
+def sample_shifts(n: int, k: int, shift_scale: float, min_shift: float, gen: torch.Generator):
+    """Direction indices ``U{0..K-1}`` and shifts ``shift_scale * U[-1, 1]`` with ``|eps| >= min_shift``."""
+    idx = torch.randint(0, k, (n,), generator=gen)
+    eps = (torch.rand(n, generator=gen) * 2 - 1) * shift_scale
+    small = eps.abs() < min_shift
+    eps = torch.where(small, torch.where(eps < 0, -min_shift, min_shift), eps)
+    return idx, eps
+
+
+def voynov_loss(logits, eps_hat, idx, eps, shift_weight: float = 0.25, label_weight: float = 1.0):
+    """``label_weight * CE(k, k_hat) + shift_weight * |eps - eps_hat|`` (paper Eq. 1, lambda = 0.25)."""
+    return label_weight * F.cross_entropy(logits, idx) + shift_weight * (eps_hat - eps).abs().mean()
+
+
+def nearest_orthogonal_gradient(param: nn.Parameter) -> None:
+    """NOG (Song et al. 2023): replace ``param.grad = U S V^T`` by ``U V^T`` (skipped on NaN/Inf)."""
+    g = param.grad
+    if g is None or not torch.isfinite(g).all():
+        return
+    u, _, vh = torch.linalg.svd(g.double(), full_matrices=False)
+    param.grad.copy_((u @ vh).to(g.dtype))
+
+
+def optimal_learning_rate(param: nn.Parameter, base_lr: float) -> float:
+    """OLR (Song et al. 2023): ``eta* = a b / (a c + 2 b^2)`` if ``0 < eta* < base_lr``, else ``base_lr``."""
+    if param.grad is None:
+        return base_lr
+    w, g = param.detach().double().flatten(), param.grad.double().flatten()
+    a, b, c = w @ w, g @ w, g @ g
+    denom = a * c + 2 * b * b
+    eta = float(a * b / denom) if denom > 0 else base_lr
+    return eta if 0 < eta < base_lr else base_lr
+
+
+class _ChannelsLast:
+    """Run a module channels_last inside the block and restore the default layout afterwards."""
+
+    def __init__(self, module: nn.Module | None, enabled: bool = True):
+        self.module, self.enabled = module, enabled and module is not None
+
+    def __enter__(self):
+        if self.enabled:
+            self.module.to(memory_format=torch.channels_last)
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.module.to(memory_format=torch.contiguous_format)
+        return False
+
+
+def train_shift_model(
+    generator,
+    deformator: nn.Module,
+    reconstructor: Reconstructor,
+    n_steps: int,
+    batch_size: int = 32,
+    shift_scale: float = 6.0,
+    min_shift: float = 0.5,
+    shift_weight: float = 0.25,
+    lr: float = 1e-4,
+    deformator_lr: float | None = None,
+    train_deformator: bool = True,
+    orthogonality: str = "none",
+    seed: int = 0,
+    show_progress: bool = False,
+    desc: str = "voynov",
+) -> list[dict]:
+    """The Voynov & Babenko training loop (fast version); returns a short loss / accuracy history.
+
+    With ``train_deformator=False`` only the reconstructor learns (the paper's protocol for the random and
+    coordinate baselines, and our RCA of any fixed direction set); the generator then runs without autograd.
+    """
+    from tqdm.auto import tqdm
+
+    if orthogonality not in ORTHOGONALITY:
+        raise LatentLensError(f"unknown orthogonality {orthogonality!r} (use {', '.join(ORTHOGONALITY)})")
+    gen = torch_generator(seed, 11)
+    k = deformator.directions().shape[0]
+    reconstructor.train()
+    groups = [{"params": list(reconstructor.parameters()), "lr": lr}]
+    train_deformator = train_deformator and any(p.requires_grad for p in deformator.parameters())
+    base_dlr = lr if deformator_lr is None else deformator_lr
+    if train_deformator:
+        groups.append({"params": list(deformator.parameters()), "lr": base_dlr})
+    opt = torch.optim.Adam(groups)
+    history: list[dict] = []
+    run_loss = run_acc = 0.0
+    log_every = max(1, n_steps // 50)
+    module = getattr(generator, "module", None)
+    with frozen(generator), _ChannelsLast(module):
+        for step in tqdm(range(n_steps), desc=desc, disable=not show_progress, mininterval=1.0):
+            z = generator.sample_latents(batch_size, gen).float()
+            idx, eps = sample_shifts(batch_size, k, shift_scale, min_shift, gen)
+            if train_deformator:
+                shift = deformator(idx, eps)
+                imgs = generator(torch.cat([z, z + shift]))  # one batched forward for both images
+            else:
+                with torch.no_grad():
+                    imgs = generator(torch.cat([z, z + deformator(idx, eps)]))
+            x0, x1 = imgs.chunk(2)
+            logits, eps_hat = reconstructor(x0, x1)
+            loss = voynov_loss(logits, eps_hat, idx, eps, shift_weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if train_deformator and orthogonality != "none":
+                weight = deformator.weight
+                if orthogonality == "nog":
+                    nearest_orthogonal_gradient(weight)
+                else:
+                    opt.param_groups[1]["lr"] = optimal_learning_rate(weight, base_dlr)
+            opt.step()
+            run_loss += float(loss.detach())
+            run_acc += float((logits.argmax(1) == idx).float().mean())
+            if (step + 1) % log_every == 0 or step + 1 == n_steps:
+                n = (step % log_every) + 1
+                history.append({"step": step + 1, "loss": run_loss / n, "accuracy": run_acc / n})
+                log.debug("%s step %d loss %.4f acc %.3f", desc, step + 1, run_loss / n, run_acc / n)
+                run_loss = run_acc = 0.0
+    return history
+
+
+@torch.inference_mode()
+def evaluate_reconstructor(
+    generator,
+    deformator: nn.Module,
+    reconstructor: Reconstructor,
+    n_samples: int = 2000,
+    batch_size: int = 250,
+    shift_scale: float = 6.0,
+    min_shift: float = 0.5,
+    seed: int = 1,
+) -> dict:
+    """Reconstructor accuracy (RCA) on fresh ``(z, k, eps)`` triples: overall, per direction, shift MAE."""
+    gen = torch_generator(seed, 13)
+    k = deformator.directions().shape[0]
+    reconstructor.eval()
+    correct = torch.zeros(k)
+    total = torch.zeros(k)
+    abs_err = 0.0
+    for start in range(0, n_samples, batch_size):
+        b = min(batch_size, n_samples - start)
+        z = generator.sample_latents(b, gen).float()
+        idx, eps = sample_shifts(b, k, shift_scale, min_shift, gen)
+        x0, x1 = generator(torch.cat([z, z + deformator(idx, eps)])).chunk(2)
+        logits, eps_hat = reconstructor(x0, x1)
+        hit = (logits.argmax(1) == idx).float()
+        correct.index_add_(0, idx, hit)
+        total.index_add_(0, idx, torch.ones(b))
+        abs_err += float((eps_hat - eps).abs().sum())
+    per = correct / total.clamp_min(1)
+    return {
+        "rca": float(correct.sum() / total.sum()),
+        "per_direction_accuracy": per.tolist(),
+        "shift_mae": abs_err / n_samples,
+        "chance": 1.0 / k,
+    }
+
+
+def infer_channels(generator) -> int:
+    with torch.inference_mode():
+        return int(generator(generator.sample_latents(1, torch.Generator().manual_seed(0)).float()).shape[1])
+
+
+@register("directions", "voynov")
+class Voynov(DirectionFinder):
+    """Learned directions (Voynov & Babenko 2020) with a linear deformator.
+
+    Parameters
+    ----------
+    n_directions: ``K`` (default: the latent dimension).
+    deformator: ``"ortho"`` (default), ``"proj"`` (unit columns) or ``"linear"``.
+    orthogonality: ``"none"``, ``"nog"`` or ``"olr"`` (Song et al.; ``proj``/``linear`` only).
+    n_steps, batch_size: training length (paper code: 1e5 steps of 32; a few thousand suffice for small
+        generators on CPU).
+    shift_scale, min_shift, shift_weight: ``eps ~ U[-6, 6]``, ``|eps| >= 0.5``, ``lambda = 0.25``.
+    lr: Adam learning rate of the reconstructor (1e-4); ``deformator_lr`` of the deformator (default: ``lr``).
+    reconstructor_width, reconstructor_size: LeNet width multiplier; optional input resize (e.g. 32).
+    random_init: start from a random matrix instead of (near) the coordinate axes.
+    ordering: ``"effect"`` (default), ``"rca"`` or ``"none"`` (the method itself has no order).
+    n_eval: fresh samples for the final per-direction reconstructor accuracy.
+    show_progress: tqdm progress bar.
+    random_state: seed (initialisation and sampling).
+
+    Attributes
+    ----------
+    deformator_, reconstructor_: the trained modules. history_: loss/accuracy every ``n_steps / 50`` steps.
+    rca_: reconstructor accuracy on fresh samples after training (``extra["per_direction_accuracy"]``).
+    """
+
+    name = "voynov"
+    natural_order = False
+
+    def __init__(
+        self,
+        n_directions: int | None = None,
+        deformator: str = "ortho",
+        orthogonality: str = "none",
+        n_steps: int = 2000,
+        batch_size: int = 32,
+        shift_scale: float = 6.0,
+        min_shift: float = 0.5,
+        shift_weight: float = 0.25,
+        lr: float = 1e-4,
+        deformator_lr: float | None = None,
+        reconstructor_width: int = 2,
+        reconstructor_size: int | None = None,
+        random_init: bool = False,
+        ordering: str = "effect",
+        n_eval: int = 1000,
+        show_progress: bool = False,
+        random_state: int | None = None,
+    ):
+        self.n_directions = n_directions
+        self.deformator = deformator
+        self.orthogonality = orthogonality
+        self.n_steps = n_steps
+        self.batch_size = batch_size
+        self.shift_scale = shift_scale
+        self.min_shift = min_shift
+        self.shift_weight = shift_weight
+        self.lr = lr
+        self.deformator_lr = deformator_lr
+        self.reconstructor_width = reconstructor_width
+        self.reconstructor_size = reconstructor_size
+        self.random_init = random_init
+        self.ordering = ordering
+        self.n_eval = n_eval
+        self.show_progress = show_progress
+        self.random_state = random_state
+
+    @property
+    def orthonormal(self) -> bool:  # what the output promises depends on the deformator variant
+        return self.deformator == "ortho"
+
+    def _fit(self, generator, seed: int) -> dict:
+        if self.orthogonality != "none" and self.deformator == "ortho":
+            raise LatentLensError("orthogonality='nog'/'olr' applies to the 'proj' and 'linear' deformators")
+        if self.ordering not in ("none", "effect", "rca"):
+            raise LatentLensError(f"unknown ordering {self.ordering!r} (use 'none', 'effect' or 'rca')")
+        if int(self.n_steps) < 1 or int(self.batch_size) < 2:
+            raise LatentLensError("n_steps must be >= 1 and batch_size >= 2")
+        d = generator.latent_dim
+        k = self._check_k(d, allow_more=self.deformator != "ortho")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            deformator = LinearDeformator(d, k, self.deformator, self.random_init)
+            recon = Reconstructor(infer_channels(generator), k, self.reconstructor_width, self.reconstructor_size)
+        recon = recon.to(memory_format=torch.channels_last)
+        history = train_shift_model(
+            generator, deformator, recon, int(self.n_steps), int(self.batch_size), self.shift_scale, self.min_shift,
+            self.shift_weight, self.lr, self.deformator_lr, True, self.orthogonality, seed, self.show_progress,
+        )  # fmt: skip
+        evaluation = evaluate_reconstructor(
+            generator, deformator, recon, int(self.n_eval), shift_scale=self.shift_scale, min_shift=self.min_shift,
+            seed=seed + 1,
+        )  # fmt: skip
+        deformator.eval()
+        self.deformator_, self.reconstructor_, self.history_ = deformator, recon.eval(), history
+        self.rca_ = evaluation["rca"]
+        with torch.no_grad():
+            raw = deformator.directions().detach().double()
+        norms = raw.norm(dim=1)
+        basis = raw / norms.clamp_min(1e-12)[:, None]
+        return {
+            "basis": basis.float(), "scales": norms.float(),
+            "extra": {
+                "rca_train": evaluation["rca"], "per_direction_accuracy": evaluation["per_direction_accuracy"],
+                "shift_mae": evaluation["shift_mae"],
+                "final_loss": history[-1]["loss"] if history else math.nan,
+            },
+        }  # fmt: skip
