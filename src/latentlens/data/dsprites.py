@@ -1,8 +1,8 @@
-"""Exact procedural dSprites (Matthey, Higgins, Hassabis & Lerchner 2017, "dSprites: Disentanglement testing
-Sprites dataset", https://github.com/deepmind/dsprites-dataset).
+"""Exact procedural dSprites (Matthey, Higgins, Hassabis & Lerchner 2017, "dSprites: Disentanglement
+testing Sprites dataset", https://github.com/deepmind/dsprites-dataset).
 
-737,280 binary 64x64 images, one per combination of color(1) x shape(3) x scale(6) x orientation(40) x posX(32) x
-posY(32); index = 245760*shape + 40960*scale + 1024*orientation + 32*posX + posY (posY fastest).
+737,280 binary 64x64 images, one per combination of color(1) x shape(3) x scale(6) x orientation(40) x
+posX(32) x posY(32); index = 245760*shape + 40960*scale + 1024*orientation + 32*posX + posY (posY fastest).
 
 Rendering model (reverse-engineered from the 320 real frames of the dataset's ``dsprites.gif``; see
 ``shared/research/disentanglement.md`` section 1.5):
@@ -13,15 +13,22 @@ Rendering model (reverse-engineered from the 320 real frames of the dataset's ``
 * orientation theta in linspace(0, 2 pi, 40) turns the sprite counter-clockwise on screen:
   x = x0 + u cos(theta) + v sin(theta),  y = y0 - u sin(theta) + v cos(theta)  (local v points down);
 * scale s in linspace(0.5, 1, 6) multiplies every length;
-* square half side 9.5975 px; ellipse a 72-gon with semi-axes 12.775 x 7.22 px; heart a 180-vertex polar polygon
-  (lobes up, tip down; radii in ``_dsprites_geometry``).
+* square half side 9.5975 px; ellipse a 72-gon with semi-axes 12.775 x 7.22 px; heart a 180-vertex polar
+  polygon (lobes up, tip down; radii in ``_dsprites_geometry``, r(40 deg) tuned 11.178 -> 11.192).
 
-Orientation 0 and 39 render identical images (both 0 and 2 pi are in the linspace).
+With it all 320 GIF frames are reproduced pixel for pixel, and the whole dataset has 128,327,352 on-pixels
+against the true 128,328,862 (-0.0012 %; the truth follows from the published pixel mean).  Orientation 0 and
+39 render identical images (both 0 and 2 pi are in the linspace).
+
+Implementation: the scanline spans of every (shape, scale, orientation, posY) are tabulated once (x relative
+to the sprite centre); rendering a batch shifts them by the sprite's x, turns each span into a 64-bit row mask
+and XORs the masks into per-row words, which are unpacked to bytes.  No Python loop runs over images.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import os
 import tempfile
 import zipfile
@@ -99,7 +106,7 @@ def _as_factors(classes: np.ndarray) -> np.ndarray:
 
 
 def _row_words_direct(c: np.ndarray) -> np.ndarray:
-    """Row words of (n, 5) factors straight from the placed polygons (reference path, used to build tables)."""
+    """Row words of (n, 5) factors straight from the placed polygons (reference for the tabulated path)."""
     n = len(c)
     scale = latents_values["scale"][c[:, 1]]
     theta = latents_values["orientation"][c[:, 2]]
@@ -119,10 +126,10 @@ def _row_words_direct(c: np.ndarray) -> np.ndarray:
 @functools.cache
 def _span_tables() -> list[tuple[np.ndarray, np.ndarray]]:
     """Per shape: scanline spans (x relative to the sprite centre) of every (scale, orientation, posY)."""
-    scale, theta, pos_y = (a.ravel() for a in np.meshgrid(*(np.arange(k) for k in (6, 40, 32)), indexing="ij"))
-    scale = latents_values["scale"][scale]
-    theta = latents_values["orientation"][theta]
-    y0 = 16.0 + 32.0 * latents_values["posY"][pos_y]
+    grid = np.meshgrid(np.arange(6), np.arange(40), np.arange(32), indexing="ij")
+    scale = latents_values["scale"][grid[0].ravel()]
+    theta = latents_values["orientation"][grid[1].ravel()]
+    y0 = 16.0 + 32.0 * latents_values["posY"][grid[2].ravel()]
     return [geo.crossing_pairs(*geo.place(o, scale, theta, np.zeros_like(y0), y0)) for o in _OUTLINES]
 
 
@@ -166,7 +173,11 @@ def total_on_pixels(chunk: int = 8192) -> int:
     total = 0
     for start in range(0, NUM_IMAGES, chunk):
         classes = index_to_classes(np.arange(start, min(start + chunk, NUM_IMAGES)))
-        total += int(np.bitwise_count(_row_words(classes[:, 1:])).sum(dtype=np.int64))
+        words = _row_words(classes[:, 1:])
+        if hasattr(np, "bitwise_count"):  # numpy >= 2.0
+            total += int(np.bitwise_count(words).sum(dtype=np.int64))
+        else:
+            total += int(geo.unpack(words).sum(dtype=np.int64))
     return total
 
 
@@ -199,7 +210,9 @@ class DSprites:
         factors = self.sample_factors(n, rng)
         return self.images(factors), factors
 
-    def sample_fixed(self, n: int, rng: np.random.Generator, fixed: dict[int, int] | None = None) -> np.ndarray:
+    def sample_fixed(
+        self, n: int, rng: np.random.Generator, fixed: dict[int, int] | None = None
+    ) -> np.ndarray:
         """Uniform factor batch whose factor ``k`` equals ``fixed[k]`` for every key (the rest vary)."""
         factors = self.sample_factors(n, rng)
         for k, value in (fixed or {}).items():
@@ -209,7 +222,11 @@ class DSprites:
         return factors
 
 
-_NPZ_KEYS = {"imgs": (np.uint8, (64, 64)), "latents_classes": (np.int64, (6,)), "latents_values": (np.float64, (6,))}
+_NPZ_KEYS = {
+    "imgs": (np.uint8, (64, 64)),
+    "latents_classes": (np.int64, (6,)),
+    "latents_values": (np.float64, (6,)),
+}
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -243,10 +260,9 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def _npy_header(dtype, shape) -> bytes:
-    import io
-
     buf = io.BytesIO()
-    np.lib.format.write_array_header_2_0(buf, {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape})
+    header = {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": tuple(shape)}
+    np.lib.format.write_array_header_1_0(buf, header)
     return buf.getvalue()
 
 
@@ -261,8 +277,10 @@ def write_npz(
 
     Arrays ``imgs`` uint8 (n, 64, 64) in {0,1}, ``latents_classes`` int64 (n, 6), ``latents_values`` float64
     (n, 6); zip-deflate compressed (``compresslevel``, default 6 like ``np.savez_compressed``; every level
-    gives a valid npz for ``np.load``).  Images are streamed ``chunk`` at a time, so memory stays bounded.  ``progress(done, total)``
-    is called after every chunk.  No ``metadata`` entry is written.
+    gives a valid npz for ``np.load``).  Images are rendered and streamed ``chunk`` at a time, so memory stays
+    bounded; ``progress(done, total)`` is called after every chunk.  No ``metadata`` entry is written.  The
+    file appears only when complete (temporary file in the same folder + ``os.replace``).  The full dataset
+    takes about 30 s on 2 cores (about 19 MB).
     """
     path = Path(path)
     idx = np.arange(NUM_IMAGES, dtype=np.int64) if indices is None else np.asarray(indices, dtype=np.int64)
@@ -279,7 +297,8 @@ def write_npz(
                     fh.write(render(classes[start : start + chunk], chunk=chunk).tobytes())
                     if progress is not None:
                         progress(min(start + chunk, n), n)
-            for key, arr in (("latents_classes", classes), ("latents_values", latents_values_from_classes(classes))):
+            labels = {"latents_classes": classes, "latents_values": latents_values_from_classes(classes)}
+            for key, arr in labels.items():
                 with zf.open(f"{key}.npy", "w", force_zip64=True) as fh:
                     np.lib.format.write_array(fh, np.ascontiguousarray(arr), allow_pickle=False)
         with open(tmp, "rb+") as handle:
