@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...io import read_json, read_jsonl
-from ..html import escape, figure, pyplot, table
+from ..html import figure, pyplot, table
 
 ORDER = 10
 TITLE = "Training"
@@ -21,8 +21,8 @@ def render(run_dir: Path) -> str | None:
     summary = read_json(run_dir / "train_summary.json") if (run_dir / "train_summary.json").exists() else {}
     records = read_jsonl(run_dir / "log.jsonl")
     rows = [
-        ["model", f"{config['kind']} {escape(str(config['model']))}"],
-        ["objective", f"{objective.get('name', '-')} {objective.get('hparams', {})}"],
+        ["model", f"{config['kind']}: " + _pairs(config["model"])],
+        ["objective", f"{objective.get('name', '-')} " + _pairs(objective.get("hparams", {}))],
         ["data", train.get("data")],
         ["steps × batch", f"{summary.get('steps', train.get('steps'))} × {train.get('batch_size')}"],
         ["learning rate, seed", f"{train.get('lr')}, {train.get('seed')}"],
@@ -38,6 +38,10 @@ def render(run_dir: Path) -> str | None:
     if records:
         parts.append(_curve(records, config["kind"], run_dir))
     return "".join(parts)
+
+
+def _pairs(params: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
 def _curve(records: list[dict], kind: str, run_dir: Path) -> str:

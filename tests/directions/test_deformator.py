@@ -1,0 +1,105 @@
+"""Voynov & Babenko deformator, reconstructor loop, NOG / OLR, and ordering."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from dir_tiny_models import BlobGenerator
+
+from latentlens.directions import Voynov, as_generator, image_effect
+from latentlens.directions.deformator import (
+    LinearDeformator,
+    nearest_orthogonal_gradient,
+    optimal_learning_rate,
+    sample_shifts,
+    voynov_loss,
+)
+from latentlens.errors import LatentLensError
+
+
+@pytest.mark.parametrize("k", [3, 8])
+def test_ortho_deformator_is_orthonormal(k):
+    torch.manual_seed(0)
+    d = LinearDeformator(8, k, "ortho", random_init=True)
+    a = d.matrix().double()
+    torch.testing.assert_close(a.T @ a, torch.eye(k, dtype=torch.float64), atol=1e-5, rtol=0)
+    # still orthonormal after optimisation steps
+    opt = torch.optim.Adam(d.parameters(), lr=0.1)
+    for _ in range(5):
+        loss = (d(torch.arange(k), torch.ones(k)) ** 3).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    a = d.matrix().double()
+    torch.testing.assert_close(a.T @ a, torch.eye(k, dtype=torch.float64), atol=1e-5, rtol=0)
+
+
+def test_proj_deformator_has_unit_columns_and_shift_is_eps_times_column():
+    torch.manual_seed(0)
+    d = LinearDeformator(5, 7, "proj", random_init=True)
+    torch.testing.assert_close(d.directions().norm(dim=1), torch.ones(7))
+    shift = d(torch.tensor([2, 6]), torch.tensor([1.5, -3.0]))
+    torch.testing.assert_close(shift, torch.stack([1.5 * d.directions()[2], -3.0 * d.directions()[6]]))
+    with pytest.raises(LatentLensError, match="at most"):
+        LinearDeformator(5, 7, "ortho")
+
+
+def test_shift_distribution_respects_min_shift():
+    idx, eps = sample_shifts(5000, 4, 6.0, 0.5, torch.Generator().manual_seed(0))
+    assert eps.abs().min() >= 0.5 and eps.abs().max() <= 6.0
+    assert set(idx.tolist()) == {0, 1, 2, 3}
+    logits = torch.zeros(2, 4)
+    loss = voynov_loss(logits, torch.tensor([1.0, 1.0]), torch.tensor([0, 1]), torch.tensor([1.0, 3.0]))
+    torch.testing.assert_close(loss, torch.log(torch.tensor(4.0)) + 0.25 * 1.0)
+
+
+def test_nog_makes_the_gradient_orthogonal():
+    w = torch.nn.Parameter(torch.randn(6, 4))
+    w.grad = torch.randn(6, 4)
+    u, _, vh = torch.linalg.svd(w.grad, full_matrices=False)
+    nearest_orthogonal_gradient(w)
+    torch.testing.assert_close(w.grad, u @ vh, atol=1e-5, rtol=0)
+    torch.testing.assert_close(w.grad.T @ w.grad, torch.eye(4), atol=1e-5, rtol=0)
+
+
+def test_olr_formula():
+    w = torch.nn.Parameter(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    w.grad = torch.tensor([[0.1, 0.0], [0.0, 0.1]])
+    a, b, c = 2.0, 0.2, 0.02
+    eta = a * b / (a * c + 2 * b * b)
+    assert optimal_learning_rate(w, base_lr=100.0) == pytest.approx(eta)
+    assert optimal_learning_rate(w, base_lr=1e-4) == 1e-4  # eta* above the base rate: keep the base rate
+    w.grad = -w.grad
+    assert optimal_learning_rate(w, base_lr=1.0) == 1.0  # negative eta*: keep the base rate
+
+
+def test_voynov_learns_identifiable_directions(blob_generator):
+    """Four identifiable axes: the reconstructor must recognise them far above chance (0.25)."""
+    finder = Voynov(n_steps=150, batch_size=32, lr=3e-3, deformator_lr=1e-3, n_eval=400, random_state=0)
+    finder.fit(blob_generator)
+    assert finder.rca_ > 0.75, finder.history_[-3:]
+    d = finder.directions_
+    torch.testing.assert_close(d.gram(), torch.eye(4, dtype=torch.float64), atol=1e-5, rtol=0)
+    assert d.score_name == "image_effect"
+    assert torch.all(d.scores[:-1] >= d.scores[1:])
+    acc = d.extra["per_direction_accuracy"]
+    assert len(acc) == 4 and min(acc) > 0.4
+
+
+@pytest.mark.parametrize("orth", ["nog", "olr"])
+def test_voynov_orthogonality_options_run(blob_generator, orth):
+    finder = Voynov(deformator="proj", orthogonality=orth, n_steps=6, batch_size=8, n_eval=16, random_state=0)
+    d = finder.fit(blob_generator).directions_
+    torch.testing.assert_close(d.basis.norm(dim=1), torch.ones(4))
+    with pytest.raises(LatentLensError, match="proj"):
+        Voynov(orthogonality=orth, n_steps=2).fit(blob_generator)
+
+
+def test_image_effect_ranks_the_dead_axis_last():
+    class PartlyDead(BlobGenerator):
+        def forward(self, z):
+            return super().forward(z * torch.tensor([1.0, 1.0, 0.0, 1.0]))  # z2 has no effect
+
+    gen = as_generator(PartlyDead())
+    effect = image_effect(gen, torch.eye(4), n_samples=32)
+    assert effect[2] == 0 and torch.all(effect[[0, 1, 3]] > 1e-3)

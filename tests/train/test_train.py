@@ -1,0 +1,113 @@
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from latentlens.data.sources import TensorSource
+from latentlens.io import load_tensors, read_json, read_jsonl
+from latentlens.train.checkpoint import load_model
+from latentlens.train.loop import TrainSettings
+from latentlens.train.vae import train_vae
+
+
+def _tiny_source(channels=1, n=32):
+    g = torch.Generator().manual_seed(0)
+    return TensorSource((torch.rand(n, channels, 32, 32, generator=g) > 0.7).to(torch.uint8) * 255)
+
+
+@pytest.mark.parametrize("objective", ["beta-vae", "beta-tcvae", "factorvae"])
+def test_training_lowers_the_loss_and_writes_a_run(tmp_path, objective):
+    params = {"disc_width": 32} if objective == "factorvae" else {}
+    settings = TrainSettings(steps=30, batch_size=16, lr=1e-3, log_every=5, checkpoint_every=10, progress=False)
+    model = train_vae(_tiny_source(), tmp_path, settings, {"image_size": 32}, objective, params)
+    log = read_jsonl(tmp_path / "log.jsonl")
+    assert [r["step"] for r in log] == [5, 10, 15, 20, 25, 30]
+    assert log[-1]["rec"] < log[0]["rec"]
+    reloaded = load_model(tmp_path)
+    x = torch.rand(2, 1, 32, 32)
+    assert torch.allclose(reloaded.encode(x)[0], model.encode(x)[0])
+    assert read_json(tmp_path / "config.json")["objective"]["name"] == objective
+
+
+def test_same_seed_same_weights(tmp_path):
+    settings = TrainSettings(steps=6, batch_size=8, progress=False)
+    a = train_vae(_tiny_source(), tmp_path / "a", settings, {"image_size": 32})
+    b = train_vae(_tiny_source(), tmp_path / "b", settings, {"image_size": 32})
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(pa, pb), name
+
+
+def test_refuses_to_overwrite_a_trained_run(tmp_path):
+    from latentlens.errors import LatentLensError
+
+    settings = TrainSettings(steps=2, batch_size=4, progress=False)
+    train_vae(_tiny_source(), tmp_path, settings, {"image_size": 32})
+    with pytest.raises(LatentLensError, match="already holds"):
+        train_vae(_tiny_source(), tmp_path, settings, {"image_size": 32})
+
+
+def _checkpoint_step(run):
+    from safetensors import safe_open
+
+    path = run / "checkpoint.safetensors"
+    if not path.exists():
+        return 0
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return int(handle.metadata()["step"])
+    except Exception:
+        return 0
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_gives_the_uninterrupted_weights(tmp_path, cli):
+    args = ["train", "vae", "--data", "dsprites", "--steps", "120", "--batch-size", "4", "--latent-dim", "4",
+            "--objective", "factorvae", "--gamma", "5", "--checkpoint-every", "10", "--no-progress", "--seed", "3"]  # fmt: skip
+    reference = tmp_path / "reference"
+    assert cli(*args, "--out", reference).returncode == 0
+
+    killed = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "latentlens.cli", *args, "--out", str(killed)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 120
+    while _checkpoint_step(killed) < 20 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    interrupted_at = _checkpoint_step(killed)
+    assert 0 < interrupted_at < 120, "the run must be killed part-way"
+    assert not (killed / "train_summary.json").exists()
+
+    resumed = cli(*args, "--out", killed, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    ref, got = load_tensors(reference / "model.safetensors"), load_tensors(killed / "model.safetensors")
+    assert ref.keys() == got.keys()
+    for name in ref:
+        assert torch.equal(ref[name], got[name]), name
+    steps = [r["step"] for r in read_jsonl(killed / "log.jsonl")]
+    assert steps == sorted(set(steps)) and steps[-1] == 120
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+def test_torchrun_two_processes_gloo(tmp_path):
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    assert torchrun, "torchrun ships with torch"
+    out = tmp_path / "ddp"
+    result = subprocess.run(
+        [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "latentlens.cli", "train", "vae", "--data",
+         "dsprites", "--steps", "4", "--batch-size", "4", "--latent-dim", "3", "--no-progress", "--out", str(out)],
+        capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = read_json(out / "config.json")
+    assert config["train"]["world_size"] == 2
+    assert load_model(out).latent_dim == 3
+    assert np.isfinite([r["loss"] for r in read_jsonl(out / "log.jsonl")]).all()
