@@ -19,7 +19,8 @@ whole cost (a 40-class factor fits 4,000 trees); the fits run in threads with ``
 GBT's ``random_state`` unset; we draw it from the metric's generator so a seed fixes the result.
 
 A factor with a single class in the training set gets a zero importance column and the accuracy of
-predicting that class (dlib would raise).
+predicting that class (dlib would raise). With a single factor every D_j is 1, with a single code every C_k
+is 1 (dlib takes an entropy in base 1 and gets NaN).
 """
 
 from __future__ import annotations
@@ -47,10 +48,17 @@ NUM_TRAIN = 10_000
 NUM_TEST = 5_000
 
 
+def _one_minus_entropy(columns: np.ndarray, base: int) -> np.ndarray:
+    """``1 - H_base`` of every column of ``columns + 1e-11`` (normalised); 1 when base is 1 (one outcome)."""
+    if base <= 1:
+        return np.ones(columns.shape[1])
+    return 1.0 - scipy.stats.entropy(columns + 1e-11, base=base)
+
+
 def dci_disentanglement(importance_matrix: Any) -> float:
     """D = sum_j rho_j (1 - H_K(P_j.)) of an importance matrix (codes x factors); dlib's ``disentanglement``."""
     r = np.asarray(importance_matrix, dtype=np.float64)
-    per_code = 1.0 - scipy.stats.entropy(r.T + 1e-11, base=r.shape[1])
+    per_code = _one_minus_entropy(r.T, r.shape[1])
     if r.sum() == 0.0:
         r = np.ones_like(r)
     code_importance = r.sum(axis=1) / r.sum()
@@ -60,7 +68,7 @@ def dci_disentanglement(importance_matrix: Any) -> float:
 def dci_completeness(importance_matrix: Any) -> float:
     """C = sum_k w_k (1 - H_D(R_.k / sum_j R_jk)) of an importance matrix; dlib's ``completeness``."""
     r = np.asarray(importance_matrix, dtype=np.float64)
-    per_factor = 1.0 - scipy.stats.entropy(r + 1e-11, base=r.shape[0])
+    per_factor = _one_minus_entropy(r, r.shape[0])
     if r.sum() == 0.0:
         r = np.ones_like(r)
     factor_importance = r.sum(axis=0) / r.sum()
@@ -128,8 +136,8 @@ def compute_dci(
     train_acc = np.array([res[1] for res in results])
     test_acc = np.array([res[2] for res in results])
     r = importance
-    per_code = 1.0 - scipy.stats.entropy(r.T + 1e-11, base=r.shape[1])
-    per_factor = 1.0 - scipy.stats.entropy(r + 1e-11, base=r.shape[0])
+    per_code = _one_minus_entropy(r.T, r.shape[1])
+    per_factor = _one_minus_entropy(r, r.shape[0])
     return {
         "dci_disentanglement": dci_disentanglement(importance),
         "dci_completeness": dci_completeness(importance),

@@ -17,7 +17,7 @@ dlib used the library defaults) per factor and scores ``predict_proba`` against 
 macro ROC-AUC. The AUC of every class column comes from one vectorised rank computation (Mann-Whitney,
 ties averaged), equal to ``sklearn.metrics.roc_auc_score``. Departures, only where dlib breaks: a constant code
 is standardised with std 1; class columns without both positives and negatives in the scored set are left
-out of the macro average (sklearn raises there); a factor with one training class gets NaN explicitness and
+out of the macro average (sklearn raises there); with a single factor an informative code has modularity 1; a factor with one training class gets NaN explicitness and
 is left out of the mean.
 """
 
@@ -54,6 +54,8 @@ def modularity_per_code(mutual_information: Any) -> np.ndarray:
     max_squared = np.max(squared, axis=1)
     numerator = np.sum(squared, axis=1) - max_squared
     denominator = max_squared * (squared.shape[1] - 1.0)
+    if squared.shape[1] == 1:  # one factor: every informative code is modular (dlib divides 0 by 0)
+        return np.where(max_squared > 0.0, 1.0, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         score = 1.0 - numerator / denominator
     score[max_squared == 0.0] = 0.0
