@@ -65,10 +65,26 @@ def _checkpoint_step(run):
         return 0
 
 
+def test_resume_in_process_restores_both_optimizers(tmp_path):
+    params = {"disc_width": 32, "gamma": 5.0}
+    full = train_vae(_tiny_source(), tmp_path / "full", TrainSettings(steps=8, batch_size=8, progress=False),
+                     {"image_size": 32}, "factorvae", params)  # fmt: skip
+    train_vae(_tiny_source(), tmp_path / "split", TrainSettings(steps=4, batch_size=8, progress=False),
+              {"image_size": 32}, "factorvae", params)  # fmt: skip
+    resumed = train_vae(_tiny_source(), tmp_path / "split", TrainSettings(steps=8, batch_size=8, progress=False),
+                        {"image_size": 32}, "factorvae", params, resume=True)  # fmt: skip
+    for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    disc_full = load_tensors(tmp_path / "full" / "checkpoint.safetensors")
+    disc_split = load_tensors(tmp_path / "split" / "checkpoint.safetensors")
+    for name in disc_full:
+        assert torch.equal(disc_full[name], disc_split[name]), name
+
+
 @pytest.mark.slow
 def test_resume_after_sigkill_gives_the_uninterrupted_weights(tmp_path, cli):
-    args = ["train", "vae", "--data", "dsprites", "--steps", "120", "--batch-size", "4", "--latent-dim", "4",
-            "--objective", "factorvae", "--gamma", "5", "--checkpoint-every", "10", "--no-progress", "--seed", "3"]  # fmt: skip
+    args = ["train", "vae", "--data", "dsprites", "--steps", "60", "--batch-size", "4", "--latent-dim", "4",
+            "--objective", "beta-tcvae", "--checkpoint-every", "5", "--no-progress", "--seed", "3"]  # fmt: skip
     reference = tmp_path / "reference"
     assert cli(*args, "--out", reference).returncode == 0
 
@@ -77,12 +93,12 @@ def test_resume_after_sigkill_gives_the_uninterrupted_weights(tmp_path, cli):
     proc = subprocess.Popen([sys.executable, "-m", "latentlens.cli", *args, "--out", str(killed)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.time() + 120
-    while _checkpoint_step(killed) < 20 and proc.poll() is None and time.time() < deadline:
+    while _checkpoint_step(killed) < 10 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     interrupted_at = _checkpoint_step(killed)
-    assert 0 < interrupted_at < 120, "the run must be killed part-way"
+    assert 0 < interrupted_at < 60, "the run must be killed part-way"
     assert not (killed / "train_summary.json").exists()
 
     resumed = cli(*args, "--out", killed, "--resume")
@@ -92,7 +108,7 @@ def test_resume_after_sigkill_gives_the_uninterrupted_weights(tmp_path, cli):
     for name in ref:
         assert torch.equal(ref[name], got[name]), name
     steps = [r["step"] for r in read_jsonl(killed / "log.jsonl")]
-    assert steps == sorted(set(steps)) and steps[-1] == 120
+    assert steps == sorted(set(steps)) and steps[-1] == 60
 
 
 @pytest.mark.slow
