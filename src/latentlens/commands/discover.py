@@ -1,0 +1,235 @@
+"""``latentlens discover``: find interpretable latent directions of a trained run's generator.
+
+::
+
+    latentlens discover --run RUN --method sefa --k 8              # one method -> RUN/directions/
+    latentlens discover --run RUN --compare sefa,ganspace,voynov,random --seeds 0,1,2
+
+Writes into ``--out`` (default ``RUN/directions``):
+
+- ``<method>.safetensors`` + ``<method>.json``: the Directions artifact (first seed);
+- ``<method>/direction_<k>.png``: a traversal grid per direction (rows: latents, columns: shifts);
+- ``<method>_sheet.png``: all directions of the method, one row each, from the same latent;
+- ``metrics.json``: per method ``rca`` and (for models trained on dSprites) factor ``alignment``; with
+  ``--eval full`` also post-hoc ``mig`` / ``dci``; with several seeds mean +- sd per metric.
+
+With ``--compare`` every method runs on the same seeds and the same latents, and the random / coordinate
+baselines are evaluated beside them. The HTML report (``latentlens report --run RUN``) shows the results.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from . import positive_int
+
+log = logging.getLogger(__name__)
+
+N_ROWS = 4  # latents per traversal grid
+ALPHAS = [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]  # shifts, in units of the direction's scale
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("discover", help="find interpretable latent directions (SeFa, GANSpace, Voynov, ...)")
+    p.add_argument("--run", required=True, help="trained run folder (config.json + model.safetensors)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--method", help="direction finder (see --list)")
+    group.add_argument("--compare", help="comma-separated methods run side by side, e.g. sefa,ganspace,voynov,random")
+    group.add_argument("--list", action="store_true", help="list the available methods and exit")
+    p.add_argument("--k", type=positive_int, default=None, help="number of directions (default: latent dim)")
+    p.add_argument("--out", default=None, help="output folder (default RUN/directions)")
+    p.add_argument("--seed", type=int, default=0, help="seed (first seed of --seeds)")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds, e.g. 0,1,2 (mean +- sd in metrics.json)")
+    p.add_argument("--steps", type=positive_int, default=None, help="training steps of learned methods (voynov)")
+    p.add_argument("--eval", choices=("none", "fast", "full"), default="fast",
+                   help="none; fast = RCA (+ dSprites factor alignment); full = also post-hoc MIG/DCI")  # fmt: skip
+    p.add_argument("--no-baselines", action="store_true", help="with --compare, do not add random/coordinate")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def _parse_seeds(args) -> list[int]:
+    from ..errors import LatentLensError
+
+    if args.seeds is None:
+        return [args.seed]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise LatentLensError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise LatentLensError(f"--seeds must list non-negative integers, got {args.seeds!r}")
+    return seeds
+
+
+def _methods(args) -> list[str]:
+    from ..directions import method_names
+    from ..errors import LatentLensError
+
+    known = method_names()
+    if args.compare:
+        methods = [m.strip() for m in args.compare.split(",") if m.strip()]
+        if not args.no_baselines:
+            methods += [b for b in ("random", "coordinate") if b not in methods]
+    elif args.method:
+        methods = [args.method.strip()]
+    else:
+        raise LatentLensError("give --method NAME or --compare A,B,C (methods: " + ", ".join(known) + ")")
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        raise LatentLensError(f"unknown method {unknown[0]!r} (known: {', '.join(known)})")
+    return list(dict.fromkeys(methods))
+
+
+def run(args) -> int:
+    from ..directions import method_names
+
+    if args.list:
+        for name in method_names():
+            print(name)  # CLI output, not library logging
+        return 0
+    discover(
+        run_dir=args.run, methods=_methods(args), k=args.k, out=args.out, seeds=_parse_seeds(args),
+        steps=args.steps, evaluation=args.eval, show_progress=not args.no_progress,
+    )  # fmt: skip
+    return 0
+
+
+def discover(
+    run_dir, methods: list[str], k: int | None = None, out=None, seeds=(0,), steps: int | None = None,
+    evaluation: str = "fast", show_progress: bool = False, finder_params: dict | None = None,
+    eval_params: dict | None = None,
+) -> dict:  # fmt: skip
+    """Fit ``methods`` on the run's generator for every seed, save artifacts and pictures, evaluate.
+
+    Returns the ``metrics.json`` content written for these methods.
+    """
+    import torch
+
+    from ..directions import as_generator, build_finder
+    from ..errors import LatentLensError
+    from ..io import ensure_writable_dir, read_json, update_json
+    from ..metrics.directions import summarize
+    from ..train.checkpoint import load_model, load_run_config
+
+    run_dir = Path(run_dir)
+    config = load_run_config(run_dir)
+    if not (run_dir / "model.safetensors").is_file():
+        raise LatentLensError(f"{run_dir} has no trained model (model.safetensors)")
+    model = load_model(run_dir)
+    generator = as_generator(model)
+    if k is not None and k > generator.latent_dim:
+        raise LatentLensError(f"--k {k} exceeds the latent dimension {generator.latent_dim} of {run_dir}")
+    out = ensure_writable_dir(Path(out) if out is not None else run_dir / "directions")
+    evaluator = _Evaluator(model, generator, config, evaluation, show_progress, eval_params or {})
+    z_show = generator.sample_latents(N_ROWS, torch.Generator().manual_seed(seeds[0] + 2024)).float()
+    results: dict = {}
+    for method in methods:
+        per_seed = []
+        for i, seed in enumerate(seeds):
+            params = dict(finder_params or {}).get(method, {})
+            kwargs = {"n_directions": k, "random_state": seed, "show_progress": show_progress, **params}
+            if steps is not None:
+                kwargs["n_steps"] = steps
+            finder = build_finder(method, **kwargs)
+            started = time.perf_counter()
+            finder.fit(generator)
+            fit_seconds = time.perf_counter() - started
+            dirs = finder.directions_
+            log.info("discover: %s seed %d: %d directions in %.1f s", method, seed, len(dirs), fit_seconds)
+            record = {"seed": seed, "fit_seconds": round(fit_seconds, 3)}
+            record.update(evaluator(dirs, seed))
+            per_seed.append(record)
+            if i == 0:
+                dirs.save(out / method)
+                _pictures(generator, dirs, z_show, out, method, record.get("alignment"))
+        entry = {
+            "method": method, "n_directions": len(finder.directions_), "seeds": list(seeds),
+            "score_name": finder.directions_.score_name, "per_seed": per_seed,
+            "summary": summarize(per_seed),
+        }  # fmt: skip
+        for key, stats in entry["summary"].items():
+            entry[key] = stats["mean"]
+        if per_seed and "alignment" in per_seed[0]:
+            entry["alignment"] = per_seed[0]["alignment"]
+        results[method] = entry
+    metrics_path = out / "metrics.json"
+    previous = read_json(metrics_path) if metrics_path.is_file() else {}
+    methods_table = {**previous.get("methods", {}), **results}
+    update_json(metrics_path, {"methods": methods_table, "run": str(run_dir), "evaluation": evaluation,
+                               "model_hash": generator.model_hash(), **evaluator.info()})  # fmt: skip
+    if len(methods) > 1:
+        update_json(metrics_path, {"compare": {"methods": methods, "seeds": list(seeds)}})
+    return results
+
+
+class _Evaluator:
+    """RCA for every run; factor alignment (and MIG/DCI with ``full``) for models trained on dSprites."""
+
+    def __init__(self, model, generator, config, evaluation, show_progress, params):
+        self.model, self.generator, self.evaluation, self.params = model, generator, evaluation, params
+        self.show_progress = show_progress
+        data = config.get("train", {}).get("data", config.get("data"))
+        self.dsprites = data == "dsprites"
+        self._predictor = self._reference = self._posthoc = None
+
+    def info(self) -> dict:
+        return {"alignment_available": self.dsprites and self.evaluation != "none"}
+
+    def _ensure_predictor(self):
+        if self._predictor is None:
+            from ..metrics.directions import load_or_train_factor_predictor, reference_changes
+
+            self._predictor = load_or_train_factor_predictor(show_progress=self.show_progress)
+            self._reference = reference_changes(self._predictor)
+        return self._predictor
+
+    def _ensure_posthoc(self, seed: int):
+        if self._posthoc is None:
+            from ..metrics.directions import dsprites_latents, latent_function, train_latent_encoder
+
+            encoder = None
+            if not hasattr(self.model, "encode"):
+                encoder = train_latent_encoder(self.generator, show_progress=self.show_progress,
+                                               **self.params.get("encoder", {}))  # fmt: skip
+            fn = latent_function(self.model, encoder)
+            n_train, n_test = self.params.get("posthoc_points", (4000, 2000))
+            lt, ft = dsprites_latents(fn, n_train, random_state=1000 + seed)
+            le, fe = dsprites_latents(fn, n_test, random_state=2000 + seed)
+            self._posthoc = (lt, ft, le, fe)
+        return self._posthoc
+
+    def __call__(self, dirs, seed: int) -> dict:
+        from ..metrics.directions import evaluate_directions
+
+        if self.evaluation == "none":
+            return {}
+        predictor = self._ensure_predictor() if self.dsprites else None
+        posthoc = self._ensure_posthoc(seed) if (self.dsprites and self.evaluation == "full") else None
+        result = evaluate_directions(
+            self.generator, dirs, predictor=predictor, reference=self._reference, posthoc=posthoc,
+            rca_kwargs=self.params.get("rca"), alignment_kwargs=self.params.get("alignment"),
+            posthoc_kwargs=self.params.get("posthoc"), random_state=seed,
+        )  # fmt: skip
+        result.pop("rca_detail", None)
+        return result
+
+
+def _pictures(generator, dirs, z_show, out: Path, method: str, alignment: dict | None) -> None:
+    import torch
+
+    from ..viz.grids import image_grid
+    from ..viz.html import save_png
+
+    folder = out / method
+    folder.mkdir(parents=True, exist_ok=True)
+    ncol = len(ALPHAS)
+    with torch.inference_mode():
+        for k in range(len(dirs)):
+            imgs = dirs.traverse(generator, z_show, k, ALPHAS)
+            save_png(image_grid(imgs, ncol, scale=2), folder / f"direction_{k:02d}.png")
+        z0 = z_show[:1]
+        sheet = torch.cat([dirs.traverse(generator, z0, k, ALPHAS) for k in range(len(dirs))])
+    save_png(image_grid(sheet, ncol, scale=2), out / f"{method}_sheet.png")
