@@ -67,6 +67,12 @@ def run(args) -> int:
     if args.model == "gan" and any(getattr(args, f) is not None for f in OBJECTIVE_FLAGS):
         raise LatentLensError("--beta/--gamma/--ad-* apply to VAE objectives, not to the GAN")
     params = objective_params(args.objective, args) if args.model == "vae" else {}
+    if args.data == "dsprites" and args.image_size != 64:
+        raise LatentLensError("dSprites images are 64x64; drop --image-size or use 64")
+    if args.model == "vae":
+        from ..models.vae import VAEConfig
+
+        VAEConfig(image_size=args.image_size, latent_dim=args.latent_dim).validate()
     source = make_source(args.data, args.image_size, args.channels)
     ensure_writable_dir(args.out)
     settings = TrainSettings(

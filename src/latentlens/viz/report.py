@@ -49,6 +49,10 @@ def build_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise LatentLensError(f"run folder not found: {run_dir}")
+    if (run_dir / "model.safetensors").exists():
+        from ..train.checkpoint import load_model
+
+        load_model(run_dir)  # a corrupt or mismatched checkpoint stops here, before any section is drawn
     parts, nav = [], []
     for module in _section_modules():
         anchor = module.__name__.rsplit(".", 1)[-1]
