@@ -30,7 +30,9 @@ from ._sampling import (
     as_generator,
     check_data,
     codes_of_factors,
+    lean_sklearn,
     sample_factors,
+    single_threaded_blas,
     sklearn_version,
 )
 
@@ -113,9 +115,10 @@ def beta_vae_score(
         only = train_labels[0]
         train_acc, eval_acc = 1.0, float(np.mean(eval_labels == only))
     else:
-        model = LogisticRegression(**LOGREG_PARAMS).fit(train_x, train_labels)
-        train_acc = float(model.score(train_x, train_labels))
-        eval_acc = float(model.score(eval_x, eval_labels))
+        with single_threaded_blas(), lean_sklearn():
+            model = LogisticRegression(**LOGREG_PARAMS).fit(train_x, train_labels)
+            train_acc = float(model.score(train_x, train_labels))
+            eval_acc = float(model.score(eval_x, eval_labels))
     return {
         "beta_vae_score": eval_acc,
         "train_accuracy": train_acc,

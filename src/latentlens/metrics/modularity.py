@@ -36,9 +36,11 @@ from ._sampling import (
     check_codes_factors,
     check_data,
     histogram_discretize,
+    lean_sklearn,
     mutual_info_matrix,
     parallel_map,
     sample_codes,
+    single_threaded_blas,
     sklearn_version,
 )
 
@@ -88,10 +90,12 @@ def _explicitness_one(args: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     x_train, y_train, x_test, y_test = args
     if np.unique(y_train).size < 2:
         return float("nan"), float("nan")
-    model = LogisticRegression(**LOGREG_PARAMS).fit(x_train, y_train)
+    with lean_sklearn():
+        model = LogisticRegression(**LOGREG_PARAMS).fit(x_train, y_train)
+        proba_train, proba_test = model.predict_proba(x_train), model.predict_proba(x_test)
     classes = model.classes_
-    auc_train = macro_roc_auc(y_train[:, None] == classes[None, :], model.predict_proba(x_train))
-    auc_test = macro_roc_auc(y_test[:, None] == classes[None, :], model.predict_proba(x_test))
+    auc_train = macro_roc_auc(y_train[:, None] == classes[None, :], proba_train)
+    auc_test = macro_roc_auc(y_test[:, None] == classes[None, :], proba_test)
     return auc_train, auc_test
 
 
@@ -126,7 +130,8 @@ def compute_explicitness(
     x_train, x_test = standardize(z_train, z_test)
     jobs = [(x_train, y_train[:, k], x_test, y_test[:, k]) for k in range(y_train.shape[1])]
     order = sorted(range(len(jobs)), key=lambda k: -np.unique(y_train[:, k]).size)
-    fitted = parallel_map(_explicitness_one, [jobs[k] for k in order], n_jobs)
+    with single_threaded_blas():
+        fitted = parallel_map(_explicitness_one, [jobs[k] for k in order], n_jobs)
     per_factor: list[Any] = [None] * len(jobs)
     for k, res in zip(order, fitted):
         per_factor[k] = res

@@ -31,8 +31,10 @@ from ._sampling import (
     as_generator,
     check_codes_factors,
     check_data,
+    lean_sklearn,
     parallel_map,
     sample_codes,
+    single_threaded_blas,
     sklearn_version,
 )
 
@@ -73,8 +75,9 @@ def _svc_accuracy(args: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -
     classes = np.unique(y_train)
     if classes.size < 2:
         return float(np.mean(y_test == classes[0]))
-    model = LinearSVC(**SVC_PARAMS).fit(z_train[:, None], y_train)
-    return float(np.mean(model.predict(z_test[:, None]) == y_test))
+    with lean_sklearn():
+        model = LinearSVC(**SVC_PARAMS).fit(z_train[:, None], y_train)
+        return float(np.mean(model.predict(z_test[:, None]) == y_test))
 
 
 def discrete_score_matrix(
@@ -85,7 +88,9 @@ def discrete_score_matrix(
     d, f = codes_train.shape[1], factors_train.shape[1]
     jobs = [(codes_train[:, j], factors_train[:, k], codes_test[:, j], factors_test[:, k])
             for j in range(d) for k in range(f)]
-    return np.array(parallel_map(_svc_accuracy, jobs, n_jobs), dtype=np.float64).reshape(d, f)
+    with single_threaded_blas():
+        accuracies = parallel_map(_svc_accuracy, jobs, n_jobs)
+    return np.array(accuracies, dtype=np.float64).reshape(d, f)
 
 
 def compute_sap(
