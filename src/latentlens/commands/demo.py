@@ -42,6 +42,7 @@ def _report(run_dir: Path, args) -> None:
 # (name, function(run_dir, args)); later steps add pictures and metrics to the same run folder.
 DEMO_STEPS = [
     ("train a beta-VAE on dSprites", _train),
+    ("attention maps of each latent dimension", lambda run_dir, args: __import__("latentlens.commands.explain", fromlist=["demo_step"]).demo_step(run_dir, args)),  # noqa: E501
     ("write the report", _report),
 ]
 
