@@ -10,8 +10,8 @@ Recipe: disentanglement_lib's ``sap_score.py`` (Locatello et al. 2019), 10,000 t
 
 * discrete factors (dSprites, the default): ``S[j, k]`` is the test accuracy of
   ``sklearn.svm.LinearSVC(C=0.01, class_weight="balanced")`` fitted on the single feature ``z_j``; we pin
-  ``dual=False`` (what sklearn >= 1.3's ``dual="auto"`` picks for one feature, and deterministic) and
-  ``random_state=0``. One fit per (code, factor) pair, run in threads with ``n_jobs``;
+  ``dual=False`` (what ``dual="auto"``, sklearn's default since 1.5, picks when samples outnumber features;
+  dlib-era sklearn solved the dual, which converges to the same optimum) and ``random_state=0``. One fit per (code, factor) pair, run in threads with ``n_jobs``;
 * continuous factors: ``S[j, k] = Cov(z_j, y_k)^2 / (Var z_j Var y_k)`` (ddof 1), 0 when ``Var z_j <= 1e-12``,
   computed for all pairs at once (also 0 when the factor is constant, where dlib divides by 0).
 
