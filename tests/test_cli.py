@@ -110,3 +110,25 @@ def test_data_dsprites_subset_round_trip(tmp_path):
     assert arrays["imgs"].shape == (74, 64, 64)
     assert np.array_equal(arrays["imgs"], render_index(np.arange(0, 737280, 9973)))
     assert torch.is_tensor(torch.from_numpy(arrays["latents_values"]))
+
+
+def test_evaluate_writes_metrics_and_a_report_section(tmp_path, cli):
+    run = tmp_path / "run"
+    assert main(["train", "vae", "--data", "dsprites", "--steps", "2", "--batch-size", "4", "--latent-dim", "3",
+                 "--out", str(run), "--no-progress"]) == 0  # fmt: skip
+    assert main(["evaluate", "--run", str(run), "--metrics", "mig,modularity", "--no-progress"]) == 0
+    metrics = read_json(run / "metrics.json")
+    assert {"mig", "modularity", "explicitness", "mi_matrix", "recipe"} <= set(metrics)
+    assert "beta_vae_score" not in metrics and metrics["recipe"]["preset"] == "fast"
+    assert len(metrics["mi_matrix"]["normalized"]) == 3
+    assert main(["report", "--run", str(run)]) == 0
+    html = (run / "report.html").read_text()
+    assert "Disentanglement metrics" in html and (run / "figures" / "mi_heatmap.png").exists()
+    _one_line_error(cli("evaluate", "--run", run, "--metrics", "nope"), "unknown metric")
+
+
+def test_evaluate_refuses_runs_without_ground_truth(tmp_path, image_folder, cli):
+    run = tmp_path / "run"
+    assert main(["train", "vae", "--data", str(image_folder), "--steps", "1", "--batch-size", "2",
+                 "--image-size", "32", "--out", str(run), "--no-progress"]) == 0  # fmt: skip
+    _one_line_error(cli("evaluate", "--run", run), "ground-truth factors")

@@ -39,10 +39,23 @@ def _report(run_dir: Path, args) -> None:
     build_report(run_dir)
 
 
-# (name, function(run_dir, args)); later steps add pictures and metrics to the same run folder.
+def _lazy(module: str, function: str):
+    """A step that imports its command module only when it runs."""
+
+    def step(run_dir: Path, args) -> None:
+        import importlib
+
+        getattr(importlib.import_module(f"latentlens.commands.{module}"), function)(run_dir, args)
+
+    return step
+
+
+# (what it does, function(run_dir, args)); each step adds pictures or metrics to the same run folder and
+# skips work that an earlier, interrupted demo already finished.
 DEMO_STEPS = [
     ("train a beta-VAE on dSprites", _train),
-    ("attention maps of each latent dimension", lambda run_dir, args: __import__("latentlens.commands.explain", fromlist=["demo_step"]).demo_step(run_dir, args)),  # noqa: E501
+    ("disentanglement metrics (fast preset)", _lazy("evaluate", "demo_step")),
+    ("attention maps of each latent dimension", _lazy("explain", "demo_step")),
     ("write the report", _report),
 ]
 

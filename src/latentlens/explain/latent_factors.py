@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 
+from ..metrics import discrete_entropy, histogram_discretize, mutual_info_matrix
+
 
 @dataclass(frozen=True)
 class LatentFactorTable:
@@ -29,36 +31,11 @@ class LatentFactorTable:
         ]
 
 
-def discretize(codes: np.ndarray, bins: int = 20) -> np.ndarray:
-    """Equal-width bins per column between its min and max (``np.histogram`` edges, ``np.digitize``)."""
-    lo, hi = codes.min(0), codes.max(0)
-    width = np.where(hi > lo, (hi - lo) / bins, 1.0)
-    return np.clip(np.floor((codes - lo) / width), 0, bins - 1).astype(np.int64)
-
-
-def mutual_information(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Plug-in MI (nats) between every column of integer arrays ``a (N, P)`` and ``b (N, Q)``: ``(P, Q)``."""
-    n = len(a)
-    out = np.zeros((a.shape[1], b.shape[1]))
-    for q in range(b.shape[1]):
-        bq = np.unique(b[:, q], return_inverse=True)[1]
-        nb = bq.max() + 1
-        pb = np.bincount(bq, minlength=nb) / n
-        for p in range(a.shape[1]):
-            ap = np.unique(a[:, p], return_inverse=True)[1]
-            na = ap.max() + 1
-            joint = np.bincount(ap * nb + bq, minlength=na * nb).reshape(na, nb) / n
-            pa = joint.sum(1)
-            nz = joint > 0
-            out[p, q] = np.sum(joint[nz] * np.log(joint[nz] / np.outer(pa, pb)[nz]))
-    return out
-
-
 def latent_factor_table(codes: np.ndarray, factors: np.ndarray, factor_names, bins: int = 20) -> LatentFactorTable:
     codes = np.asarray(codes, np.float64)
     factors = np.asarray(factors)
-    mi = mutual_information(discretize(codes, bins), factors)
-    entropy = np.diag(mutual_information(factors, factors))
+    mi = mutual_info_matrix(histogram_discretize(codes, bins), factors)
+    entropy = discrete_entropy(factors)
     normalized = mi / np.where(entropy > 0, entropy, 1.0)[None, :]
     ranks_z, ranks_f = rankdata(codes, axis=0), rankdata(factors, axis=0)
     rz = (ranks_z - ranks_z.mean(0)) / np.maximum(ranks_z.std(0), 1e-12)

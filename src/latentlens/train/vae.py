@@ -19,6 +19,31 @@ from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, prog
 log = logging.getLogger(__name__)
 
 
+def make_optimizers(model, loss_fn, lr: float):
+    """Adam for the VAE; Adam(betas 0.5, 0.9) for a discriminator if the objective has one. The fused
+    CPU/GPU kernels update all of a tensor's moments in one pass instead of a chain of element-wise ops."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8, fused=True)
+    disc_optimizer = None
+    if loss_fn.has_discriminator:
+        disc_optimizer = torch.optim.Adam(loss_fn.discriminator.parameters(), lr=lr, betas=(0.5, 0.9), fused=True)
+    return optimizer, disc_optimizer
+
+
+def train_step(model, loss_fn, optimizer, disc_optimizer, x: torch.Tensor, generator: torch.Generator) -> dict:
+    """One optimisation step of the VAE (and of the discriminator, when there is one)."""
+    terms = loss_fn(model, x, generator)
+    optimizer.zero_grad(set_to_none=True)
+    terms["loss"].backward()
+    optimizer.step()
+    if disc_optimizer is not None:
+        disc_loss = loss_fn.discriminator_loss(terms["z"], generator)
+        disc_optimizer.zero_grad(set_to_none=True)
+        disc_loss.backward()
+        disc_optimizer.step()
+        terms["disc_loss"] = disc_loss
+    return terms
+
+
 def train_vae(
     source,
     out_dir,
@@ -42,10 +67,9 @@ def train_vae(
         "train": {**vars(settings), "data": source.name, "world_size": world},
     }
     writer = RunWriter(out_dir, config, resume, rank)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=(0.9, 0.999), eps=1e-8)
+    optimizer, disc_optimizer = make_optimizers(model, loss_fn, settings.lr)
     modules, optimizers = {"model": model}, {"model": optimizer}
-    if loss_fn.has_discriminator:
-        disc_optimizer = torch.optim.Adam(loss_fn.discriminator.parameters(), lr=settings.lr, betas=(0.5, 0.9))
+    if disc_optimizer is not None:
         modules["discriminator"], optimizers["discriminator"] = loss_fn.discriminator, disc_optimizer
     start = writer.start_step(modules, optimizers, resume)
 
@@ -58,16 +82,7 @@ def train_vae(
     for step in range(start, settings.steps):
         x = to_channels_last(source.batch(settings.batch_size, step_rng(settings.seed, step, rank)))
         generator = step_generator(settings.seed, step, rank)
-        terms = loss_fn(ddp_model, x, generator)
-        optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        optimizer.step()
-        if loss_fn.has_discriminator:
-            disc_loss = loss_fn.discriminator_loss(terms["z"], generator)
-            disc_optimizer.zero_grad(set_to_none=True)
-            disc_loss.backward()
-            disc_optimizer.step()
-            terms["disc_loss"] = disc_loss
+        terms = train_step(ddp_model, loss_fn, optimizer, disc_optimizer, x, generator)
         timer.add(len(x) * world)
         bar.update(1)
         done = step + 1
