@@ -14,3 +14,14 @@ def tiny_generator():
 @pytest.fixture
 def blob_generator():
     return BlobGenerator()
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread; on a loaded machine OpenMP barriers make 2 threads 10-100x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
