@@ -94,3 +94,20 @@ def test_ad_factorvae_objective(tiny):
     assert obj.hparams()["ad_layer"] == "encoder.1"
     with pytest.raises(LatentLensError):
         build_objective("ad-factorvae", 3, ad_pair="worst")
+
+
+def test_train_cli_accepts_ad_factorvae(tmp_path):
+    import json
+
+    from latentlens.cli import main
+
+    run = tmp_path / "run"
+    code = main(["train", "vae", "--data", "dsprites", "--objective", "ad-factorvae", "--ad-lambda", "40",
+                 "--ad-layer", "encoder.1", "--ad-pair", "random", "--steps", "2", "--batch-size", "4",
+                 "--out", str(run), "--no-progress"])  # fmt: skip
+    assert code == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["objective"]["name"] == "ad-factorvae"
+    assert config["objective"]["hparams"]["ad_layer"] == "encoder.1"
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
+    assert any("ad" in rec for rec in log)
