@@ -56,6 +56,7 @@ DEMO_STEPS = [
     ("train a beta-VAE on dSprites", _train),
     ("disentanglement metrics (fast preset)", _lazy("evaluate", "demo_step")),
     ("attention maps of each latent dimension", _lazy("explain", "demo_step")),
+    ("SeFa and Voynov directions of the VAE decoder, with traversals", _lazy("discover", "demo_step")),
     ("write the report", _report),
 ]
 

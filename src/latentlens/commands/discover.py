@@ -233,3 +233,24 @@ def _pictures(generator, dirs, z_show, out: Path, method: str, alignment: dict |
         z0 = z_show[:1]
         sheet = torch.cat([dirs.traverse(generator, z0, k, ALPHAS) for k in range(len(dirs))])
     save_png(image_grid(sheet, ncol, scale=2), out / f"{method}_sheet.png")
+
+
+DEMO_FINDER_PARAMS = {
+    "voynov": {"n_steps": 300, "batch_size": 32, "lr": 1e-3, "deformator_lr": 1e-3, "reconstructor_size": 32,
+               "n_eval": 300},
+}  # fmt: skip
+DEMO_EVAL_PARAMS = {"rca": {"n_train": 1000, "n_eval": 400, "epochs": 4}, "alignment": {"n_samples": 32}}
+
+
+def demo_step(run_dir, args) -> None:
+    """Demo step: SeFa and Voynov directions of the demo's VAE decoder (random baseline beside them), with
+    traversal sheets, RCA and dSprites factor alignment; skipped when already written."""
+    metrics = Path(run_dir) / "directions" / "metrics.json"
+    if metrics.is_file():
+        from ..io import read_json
+
+        if {"sefa", "voynov"} <= set(read_json(metrics).get("methods", {})):
+            return
+    discover(run_dir, ["sefa", "voynov", "random"], seeds=[getattr(args, "seed", 0)], evaluation="fast",
+             show_progress=not getattr(args, "no_progress", False), finder_params=DEMO_FINDER_PARAMS,
+             eval_params=DEMO_EVAL_PARAMS)  # fmt: skip
