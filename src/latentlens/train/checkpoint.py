@@ -74,6 +74,12 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch
             state.setdefault(int(index), {})[key] = value.clone()
     groups = optimizer.state_dict()["param_groups"]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
+    # Saved moments are contiguous; give them their parameter's layout (channels_last convolutions), since
+    # the fused Adam kernel walks a parameter and its moments in the same memory order.
+    for param, param_state in optimizer.state.items():
+        for key, value in param_state.items():
+            if torch.is_tensor(value) and value.shape == param.shape:
+                param_state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def save_resume_state(
