@@ -303,6 +303,7 @@ def write_npz(
                     np.lib.format.write_array(fh, np.ascontiguousarray(arr), allow_pickle=False)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
