@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from latentlens.errors import LatentLensError
+from latentlens.io import FILE_MODE
 
 from . import _dsprites_geometry as geo
 
@@ -303,7 +304,7 @@ def write_npz(
                     np.lib.format.write_array(fh, np.ascontiguousarray(arr), allow_pickle=False)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
