@@ -171,13 +171,18 @@ class _ChannelsLast:
 
     def __init__(self, module: nn.Module | None, enabled: bool = True):
         self.module, self.enabled = module, enabled and module is not None
+        self.was_channels_last = False
 
     def __enter__(self):
         if self.enabled:
+            convs = [p for p in self.module.parameters() if p.ndim == 4]
+            self.was_channels_last = bool(convs) and all(
+                p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in convs
+            )
             self.module.to(memory_format=torch.channels_last)
 
     def __exit__(self, *exc):
-        if self.enabled:
+        if self.enabled and not self.was_channels_last:
             self.module.to(memory_format=torch.contiguous_format)
         return False
 
