@@ -122,3 +122,42 @@ def test_traverse_and_edit(fitted):
     with torch.no_grad():
         torch.testing.assert_close(imgs[1], gen(z[:1])[0])
     torch.testing.assert_close(d.edit(z, 1, 2.0)[0], 2.0 * d.scales[1] * d.basis[1])
+
+
+def test_adapters_for_latentlens_models_and_plain_modules():
+    from latentlens.directions import GANGenerator, ModuleGenerator, VAEDecoderGenerator, as_generator
+    from latentlens.models import build_model
+
+    vae = build_model("vae", {"image_size": 32, "latent_dim": 3})
+    gen = as_generator(vae)
+    assert isinstance(gen, VAEDecoderGenerator) and gen.first_layer == "decoder_fc.0"
+    assert gen.first_layer_weight().shape == (256, 3)
+    z = gen.sample_latents(2, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        imgs = gen(z)
+        assert imgs.shape == (2, 1, 32, 32) and 0 <= imgs.min() and imgs.max() <= 1
+        assert gen.features(z, "decoder_fc.0").shape == (2, 256)
+    bank = torch.arange(12.0).view(4, 3)
+    post = VAEDecoderGenerator(vae, latent_bank=bank)
+    drawn = post.sample_latents(50, torch.Generator().manual_seed(0))
+    assert all(any(torch.equal(row, b) for b in bank) for row in drawn)
+    with pytest.raises(LatentLensError, match="latent_bank"):
+        VAEDecoderGenerator(vae, latent_bank=torch.zeros(4, 5))
+    images = torch.rand(6, 1, 32, 32)
+    assert VAEDecoderGenerator.with_posterior(vae, images).latent_bank.shape == (6, 3)
+
+    gan = build_model("gan", {"width": 4, "latent_dim": 5})
+    g = as_generator(gan)
+    assert isinstance(g, GANGenerator) and g.first_layer_weight().shape == (4 * 8 * 16, 5)
+    assert g.model_hash() != gen.model_hash()
+
+    plain = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Unflatten(1, (1, 4, 4)))
+    m = as_generator(plain, output_range="tanh")
+    assert isinstance(m, ModuleGenerator) and m.latent_dim == 2 and m.first_layer == "0"
+    with torch.no_grad():
+        out = m(torch.zeros(1, 2))
+    assert out.shape == (1, 1, 4, 4) and 0 <= out.min() and out.max() <= 1
+    with pytest.raises(LatentLensError, match="shape"):
+        m(torch.zeros(1, 3))
+    with pytest.raises(LatentLensError, match="no layer"):
+        m.features(torch.zeros(1, 2), "nope")

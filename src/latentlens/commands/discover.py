@@ -45,6 +45,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--steps", type=positive_int, default=None, help="training steps of learned methods (voynov)")
     p.add_argument("--eval", choices=("none", "fast", "full"), default="fast",
                    help="none; fast = RCA (+ dSprites factor alignment); full = also post-hoc MIG/DCI")  # fmt: skip
+    p.add_argument("--latents", choices=("auto", "prior", "posterior"), default="auto",
+                   help="base latents of a VAE: prior N(0, I), or encoder means of its training data "
+                        "(auto: posterior when the data can be loaded)")  # fmt: skip
     p.add_argument("--no-baselines", action="store_true", help="with --compare, do not add random/coordinate")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -92,7 +95,7 @@ def run(args) -> int:
         return 0
     discover(
         run_dir=args.run, methods=_methods(args), k=args.k, out=args.out, seeds=_parse_seeds(args),
-        steps=args.steps, evaluation=args.eval, show_progress=not args.no_progress,
+        steps=args.steps, evaluation=args.eval, show_progress=not args.no_progress, latents=args.latents,
     )  # fmt: skip
     return 0
 
@@ -100,7 +103,7 @@ def run(args) -> int:
 def discover(
     run_dir, methods: list[str], k: int | None = None, out=None, seeds=(0,), steps: int | None = None,
     evaluation: str = "fast", show_progress: bool = False, finder_params: dict | None = None,
-    eval_params: dict | None = None,
+    eval_params: dict | None = None, latents: str = "auto",
 ) -> dict:  # fmt: skip
     """Fit ``methods`` on the run's generator for every seed, save artifacts and pictures, evaluate.
 
@@ -108,7 +111,7 @@ def discover(
     """
     import torch
 
-    from ..directions import as_generator, build_finder
+    from ..directions import build_finder
     from ..errors import LatentLensError
     from ..io import ensure_writable_dir, read_json, update_json
     from ..metrics.directions import summarize
@@ -119,7 +122,7 @@ def discover(
     if not (run_dir / "model.safetensors").is_file():
         raise LatentLensError(f"{run_dir} has no trained model (model.safetensors)")
     model = load_model(run_dir)
-    generator = as_generator(model)
+    generator = _generator(model, config, latents)
     if k is not None and k > generator.latent_dim:
         raise LatentLensError(f"--k {k} exceeds the latent dimension {generator.latent_dim} of {run_dir}")
     out = ensure_writable_dir(Path(out) if out is not None else run_dir / "directions")
@@ -159,10 +162,36 @@ def discover(
     previous = read_json(metrics_path) if metrics_path.is_file() else {}
     methods_table = {**previous.get("methods", {}), **results}
     update_json(metrics_path, {"methods": methods_table, "run": str(run_dir), "evaluation": evaluation,
-                               "model_hash": generator.model_hash(), **evaluator.info()})  # fmt: skip
+                               "model_hash": generator.model_hash(), "latent_space": generator.latent_space,
+                               **evaluator.info()})  # fmt: skip
     if len(methods) > 1:
         update_json(metrics_path, {"compare": {"methods": methods, "seeds": list(seeds)}})
     return results
+
+
+def _generator(model, config: dict, latents: str):
+    """The run's generator; for a VAE with ``latents`` posterior/auto, base latents are encoder means of
+    2,000 training images (a young VAE's prior often decodes to empty images)."""
+    import numpy as np
+
+    from ..directions import as_generator
+    from ..directions.generators import VAEDecoderGenerator
+    from ..errors import LatentLensError
+
+    if latents == "prior" or not hasattr(model, "encode"):
+        return as_generator(model)
+    data = config.get("train", {}).get("data")
+    try:
+        from ..data.sources import make_source
+
+        source = make_source(data, model.config.image_size, model.config.in_channels)
+        images = source.batch(2000, np.random.default_rng(12345))
+    except (LatentLensError, TypeError, ValueError, OSError) as exc:
+        if latents == "posterior":
+            raise LatentLensError(f"--latents posterior needs the run's training data ({data!r}): {exc}") from None
+        log.info("discover: training data %r not available, using the prior N(0, I)", data)
+        return as_generator(model)
+    return VAEDecoderGenerator.with_posterior(model, images)
 
 
 class _Evaluator:

@@ -12,7 +12,8 @@ A *generator* maps latent codes to images (DESIGN.md, "Interfaces"):
 Three adapters cover latentlens' own models and everything else:
 
 - :class:`GANGenerator` wraps :class:`~latentlens.models.gan.DCGAN` (or its ``Generator``);
-- :class:`VAEDecoderGenerator` wraps the decoder of a VAE (``decode(z)``, prior N(0, I), first layer
+- :class:`VAEDecoderGenerator` wraps the decoder of a VAE (``decode(z)``, prior N(0, I) or, with
+  ``latent_bank`` / :meth:`~VAEDecoderGenerator.with_posterior`, encoder means of real images; first layer
   ``decoder_fc.0``) — the setting of Schön et al. (2022), who ran Voynov & Babenko on VAE decoders;
 - :class:`ModuleGenerator` wraps any ``nn.Module`` from latents to images (outputs in [-1, 1] are mapped
   to [0, 1] with ``output_range="tanh"``).
@@ -197,12 +198,36 @@ class VAEDecoderGenerator(ModuleGenerator):
 
     kind = "vae"
 
-    def __init__(self, model: nn.Module, first_layer: str | None = None):
+    def __init__(self, model: nn.Module, first_layer: str | None = None, latent_bank: torch.Tensor | None = None):
         if not hasattr(model, "decode"):
             raise LatentLensError("a VAE adapter needs a model with decode(z)")
         if first_layer is None and hasattr(model, "decoder_fc"):
             first_layer = "decoder_fc.0"
         super().__init__(model, latent_dim=model.latent_dim, forward=model.decode, first_layer=first_layer)
+        if latent_bank is not None:
+            latent_bank = torch.as_tensor(latent_bank, dtype=torch.float32)
+            if latent_bank.ndim != 2 or latent_bank.shape[1] != self.latent_dim or len(latent_bank) < 1:
+                raise LatentLensError(f"latent_bank must be (N, {self.latent_dim}), got {tuple(latent_bank.shape)}")
+            self.latent_space = "z (aggregate posterior)"
+        self.latent_bank = latent_bank
+
+    def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Prior samples, or rows drawn (with replacement) from ``latent_bank`` when one was given.
+
+        A VAE's prior and its aggregate posterior can differ a lot early in training (the decoder of ``z = 0``
+        may be an empty image); encoder means of real images keep traversals and metrics on data-like codes.
+        """
+        if self.latent_bank is None:
+            return super().sample_latents(n, generator)
+        return self.latent_bank[torch.randint(0, len(self.latent_bank), (n,), generator=generator)]
+
+    @classmethod
+    def with_posterior(cls, model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> "VAEDecoderGenerator":
+        """Adapter whose latents are the encoder means of ``images`` (``(N, C, H, W)`` in [0, 1])."""
+        model.eval()
+        with torch.inference_mode():
+            mus = [model.encode(images[s : s + batch_size].float())[0] for s in range(0, len(images), batch_size)]
+        return cls(model, latent_bank=torch.cat(mus).clone())
 
 
 def as_generator(model, **kwargs) -> ModuleGenerator:
