@@ -6,7 +6,7 @@ code path as the CLI), then every map of :mod:`latentlens.explain.anomaly` is sc
 held-out normal images. ``ours`` is the package's default method, ``reference`` Liu et al.'s Eq. 4 map
 (``paper``); the per-method table shows the reconstruction baselines beside them.
 
-Usage: ``python benchmarks/anomaly_synthetic.py [--steps 600] [--categories brick,pill] [--quick]``.
+Usage: ``python benchmarks/anomaly_synthetic.py [--steps 400] [--categories brick,pill] [--quick]``.
 Writes ``bench-results/anomaly_synthetic.json``.
 """
 
@@ -34,7 +34,7 @@ KEYS = ("pixel_auroc", "aupro", "image_auroc", "f1")
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=600, help="VAE training steps per category")
+    parser.add_argument("--steps", type=int, default=400, help="VAE training steps per category")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--latent-dim", type=int, default=32)
     parser.add_argument("--n-train", type=int, default=200)
