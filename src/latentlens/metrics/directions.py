@@ -17,7 +17,7 @@ Three measurements, each computed the same way for every method and for the rand
    of the predicted class probabilities; scale / posX / posY: absolute difference of the predicted values in
    [0, 1]; orientation: half the distance between the predicted ``(cos 4 theta, sin 4 theta)`` vectors
    (invariant to the square's symmetry; kept at their predicted length, at most 1, so an ill-defined
-   orientation counts little) — each divided by the same change between two random dSprites images, so 1 means "as
+   orientation counts little, and weighted by how much the shape stayed the same) — each divided by the same change between two random dSprites images, so 1 means "as
    much as a random resample". The ``K x 5`` matrix of mean changes gives each direction a *main factor*
    (argmax), a *purity* (main / sum) and a *magnitude* (main). A factor is *controlled* by a method when some
    direction with that main factor has magnitude >= ``min_effect`` and purity >= ``purity_threshold`` (0.7).
@@ -321,24 +321,33 @@ def load_or_train_factor_predictor(cache_dir=None, show_progress: bool = False, 
 
 
 def _changes(p0: dict, p1: dict) -> torch.Tensor:
-    """Per-sample change of each factor between two predictions -> (N, 5) in FACTOR_NAMES order."""
+    """Per-sample change of each factor between two predictions -> (N, 5) in FACTOR_NAMES order.
+
+    An orientation is only comparable between two sprites of the same shape (a heart's angle and a square's
+    angle have different meanings), so the orientation change is weighted by ``1 - TV(shape)``."""
+    shape = 0.5 * (p0["shape"] - p1["shape"]).abs().sum(1)
     return torch.stack([
-        0.5 * (p0["shape"] - p1["shape"]).abs().sum(1),
+        shape,
         (p0["scale"] - p1["scale"]).abs(),
-        (p0["orientation"] - p1["orientation"]).norm(dim=1) / 2,
+        (1 - shape) * (p0["orientation"] - p1["orientation"]).norm(dim=1) / 2,
         (p0["posX"] - p1["posX"]).abs(),
         (p0["posY"] - p1["posY"]).abs(),
     ], 1)  # fmt: skip
 
 
 def reference_changes(predictor: FactorPredictor, n: int = 2000, random_state: int = 321) -> torch.Tensor:
-    """Mean predicted change of each factor between two independent dSprites images (the unit of alignment)."""
+    """Mean predicted change of each factor between two independent dSprites images (the unit of alignment;
+    for orientation, two independent images of the same shape)."""
     from ..data.dsprites import DSprites
 
     data = DSprites()
     rng = np.random.default_rng(random_state)
-    a, b = data.sample(n, rng)[0], data.sample(n, rng)[0]
-    return _changes(predictor.predict(a), predictor.predict(b)).mean(0).clamp_min(1e-6)
+    fa, fb = data.sample_factors(n, rng), data.sample_factors(n, rng)
+    pa = predictor.predict(data.images(fa))
+    ref = _changes(pa, predictor.predict(data.images(fb))).mean(0)
+    fb[:, 0] = fa[:, 0]  # orientation is compared between sprites of the same shape (see _changes)
+    ref[2] = _changes(pa, predictor.predict(data.images(fb)))[:, 2].mean()
+    return ref.clamp_min(1e-6)
 
 
 @torch.inference_mode()
