@@ -1,6 +1,8 @@
 """Benchmark: fit times of the closed-form direction finders (SeFa, GANSpace) on the same generator.
 
-Generator: latentlens' DCGAN (64x64, latent 10, width 32 -> a 4096-unit first layer), random weights.
+Generator: latentlens' DCGAN (64x64, latent 10, width 32 -> a 4096-unit first layer), random weights, with
+the first layer's singular values set to ``logspace(0.6, -0.4)`` (a random 4096 x 10 matrix has nearly equal
+singular values, which leaves its singular vectors, hence both methods' directions, undefined).
 
 - **SeFa**: ours (``SeFa().fit``: float64 ``eigh`` of the row-normalised ``A^T A``, sorted, sign-fixed) vs
   the official code's recipe (``np.linalg.eig`` of the same matrix, as genforce/sefa's ``factorize_weight``).
@@ -96,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = build_model("gan", {"width": args.width, "latent_dim": 10}).eval()
+    with torch.no_grad():  # a well-separated spectrum, so that the directions are well defined for the parity check
+        w = model.generator.first.weight
+        u, _, vh = torch.linalg.svd(w, full_matrices=False)
+        w.copy_(u @ torch.diag(torch.logspace(0.6, -0.4, w.shape[1])) @ vh)
     generator = as_generator(model)
     weight = model.generator.first.weight.detach().double().numpy()
     times: dict[str, list[float]] = {"sefa": [], "sefa_reference": [], "ganspace": [], "ganspace_reference": []}
