@@ -74,3 +74,19 @@ def test_method_and_compare_are_exclusive(tiny_run):
     with pytest.raises(SystemExit) as exc:
         main(["discover", "--run", str(tiny_run), "--method", "sefa", "--compare", "sefa"])
     assert exc.value.code == 2
+
+
+def test_rerun_skips_finished_methods_unless_forced(tiny_run, tmp_path):
+    out = tmp_path / "again"
+    argv = ["discover", "--run", str(tiny_run), "--method", "random", "--k", "2", "--eval", "none",
+            "--out", str(out), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    first = json.loads((out / "metrics.json").read_text())["methods"]["random"]
+    (out / "random_sheet.png").unlink()
+    assert main(argv) == 0  # same setup: nothing is redone
+    assert json.loads((out / "metrics.json").read_text())["methods"]["random"] == first
+    assert not (out / "random_sheet.png").exists()
+    assert main([*argv, "--seed", "3"]) == 0  # a different setup is computed
+    assert json.loads((out / "metrics.json").read_text())["methods"]["random"]["seeds"] == [3]
+    assert main([*argv, "--seed", "3", "--force"]) == 0
+    assert (out / "random_sheet.png").is_file()

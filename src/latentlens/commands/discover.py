@@ -49,6 +49,7 @@ def add_parser(subparsers) -> None:
                    help="base latents of a VAE: prior N(0, I), or encoder means of its training data "
                         "(auto: posterior when the data can be loaded)")  # fmt: skip
     p.add_argument("--no-baselines", action="store_true", help="with --compare, do not add random/coordinate")
+    p.add_argument("--force", action="store_true", help="redo methods that metrics.json already holds")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -96,6 +97,7 @@ def run(args) -> int:
     discover(
         run_dir=args.run, methods=_methods(args), k=args.k, out=args.out, seeds=_parse_seeds(args),
         steps=args.steps, evaluation=args.eval, show_progress=not args.no_progress, latents=args.latents,
+        force=args.force,
     )  # fmt: skip
     return 0
 
@@ -103,11 +105,12 @@ def run(args) -> int:
 def discover(
     run_dir, methods: list[str], k: int | None = None, out=None, seeds=(0,), steps: int | None = None,
     evaluation: str = "fast", show_progress: bool = False, finder_params: dict | None = None,
-    eval_params: dict | None = None, latents: str = "auto",
+    eval_params: dict | None = None, latents: str = "auto", force: bool = False,
 ) -> dict:  # fmt: skip
     """Fit ``methods`` on the run's generator for every seed, save artifacts and pictures, evaluate.
 
-    Returns the ``metrics.json`` content written for these methods.
+    Returns the ``metrics.json`` entries of these methods. A method already in ``metrics.json`` with the
+    same setup (k, seeds, steps, evaluation, latents, parameters, model) is not redone unless ``force``.
     """
     import torch
 
@@ -128,8 +131,16 @@ def discover(
     out = ensure_writable_dir(Path(out) if out is not None else run_dir / "directions")
     evaluator = _Evaluator(model, generator, config, evaluation, show_progress, eval_params or {})
     z_show = generator.sample_latents(N_ROWS, torch.Generator().manual_seed(seeds[0] + 2024)).float()
+    metrics_path = out / "metrics.json"
     results: dict = {}
     for method in methods:
+        setup = {"k": k, "seeds": list(seeds), "steps": steps, "evaluation": evaluation, "latents": latents,
+                 "params": dict(finder_params or {}).get(method, {}), "model_hash": generator.model_hash()}  # fmt: skip
+        done = (read_json(metrics_path).get("methods", {}) if metrics_path.is_file() else {}).get(method)
+        if not force and done and done.get("setup") == setup and (out / f"{method}.safetensors").is_file():
+            log.info("discover: %s already done in %s (use --force to redo)", method, out)
+            results[method] = done
+            continue
         per_seed = []
         for i, seed in enumerate(seeds):
             params = dict(finder_params or {}).get(method, {})
@@ -157,13 +168,13 @@ def discover(
             entry[key] = stats["mean"]
         if per_seed and "alignment" in per_seed[0]:
             entry["alignment"] = per_seed[0]["alignment"]
+        entry["setup"] = setup
         results[method] = entry
-    metrics_path = out / "metrics.json"
-    previous = read_json(metrics_path) if metrics_path.is_file() else {}
-    methods_table = {**previous.get("methods", {}), **results}
-    update_json(metrics_path, {"methods": methods_table, "run": str(run_dir), "evaluation": evaluation,
-                               "model_hash": generator.model_hash(), "latent_space": generator.latent_space,
-                               **evaluator.info()})  # fmt: skip
+        # written after every method, so an interrupted comparison resumes with the next one
+        previous = read_json(metrics_path) if metrics_path.is_file() else {}
+        update_json(metrics_path, {"methods": {**previous.get("methods", {}), method: entry}, "run": str(run_dir),
+                                   "model_hash": generator.model_hash(), "latent_space": generator.latent_space,
+                                   **evaluator.info()})  # fmt: skip
     if len(methods) > 1:
         update_json(metrics_path, {"compare": {"methods": methods, "seeds": list(seeds)}})
     return results
