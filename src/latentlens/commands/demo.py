@@ -15,7 +15,7 @@ from . import positive_int
 
 log = logging.getLogger(__name__)
 
-DEMO_STEPS_DEFAULT = 1500
+DEMO_STEPS_DEFAULT = 1000
 
 
 def _train(run_dir: Path, args) -> None:
