@@ -50,6 +50,9 @@ def render(run_dir: Path) -> str | None:
         "its largest predicted factor change is at least 70 % of all its changes (purity); random and "
         "coordinate directions are the baselines.</p>"
     ]
+    if metrics.get("latent_space"):
+        parts.append(f"<p class='meta'>Latent space: {escape(str(metrics['latent_space']))}; model "
+                     f"{escape(str(metrics.get('model_hash', '?')))}.</p>")  # fmt: skip
     if methods:
         keys = [k for k in ("rca", "factors_controlled", "purity", "mig", "dci")
                 if any(k in methods[m].get("summary", {}) for m in names)]  # fmt: skip
