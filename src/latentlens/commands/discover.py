@@ -246,7 +246,8 @@ class _Evaluator:
 
         if self.evaluation == "none":
             return {}
-        predictor = self._ensure_predictor() if self.dsprites else None
+        wants_alignment = self.dsprites and not self.params.get("skip_alignment", False)
+        predictor = self._ensure_predictor() if wants_alignment else None
         posthoc = self._ensure_posthoc(seed) if (self.dsprites and self.evaluation == "full") else None
         result = evaluate_directions(
             self.generator, dirs, predictor=predictor, reference=self._reference, posthoc=posthoc,
@@ -291,6 +292,12 @@ def demo_step(run_dir, args) -> None:
 
         if {"sefa", "voynov"} <= set(read_json(metrics).get("methods", {})):
             return
+    from ..metrics.directions import PREDICTOR_VERSION, default_cache_dir
+
+    # Training the dSprites factor predictor takes minutes on 2 cores; the demo scores factor alignment only
+    # when a cached predictor exists (any `latentlens discover` on a dSprites run caches one), RCA always.
+    cached = (default_cache_dir() / f"dsprites_factor_predictor_v{PREDICTOR_VERSION}.safetensors").is_file()
+    eval_params = {**DEMO_EVAL_PARAMS, "skip_alignment": not cached}
     discover(run_dir, ["sefa", "voynov", "random"], seeds=[getattr(args, "seed", 0)], evaluation="fast",
              show_progress=not getattr(args, "no_progress", False), finder_params=DEMO_FINDER_PARAMS,
-             eval_params=DEMO_EVAL_PARAMS)  # fmt: skip
+             eval_params=eval_params)  # fmt: skip
