@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 import io
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -39,7 +38,7 @@ import numpy as np
 import torch
 
 from latentlens.errors import LatentLensError
-from latentlens.io import FILE_MODE
+from latentlens.io import atomic_path
 
 from . import _dsprites_geometry as geo
 
@@ -287,10 +286,7 @@ def write_npz(
     idx = np.arange(NUM_IMAGES, dtype=np.int64) if indices is None else np.asarray(indices, dtype=np.int64)
     classes = index_to_classes(idx)
     n = len(idx)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf:
             with zf.open("imgs.npy", "w", force_zip64=True) as fh:
                 fh.write(_npy_header(np.uint8, (n, 64, 64)))
@@ -302,11 +298,4 @@ def write_npz(
             for key, arr in labels.items():
                 with zf.open(f"{key}.npy", "w", force_zip64=True) as fh:
                     np.lib.format.write_array(fh, np.ascontiguousarray(arr), allow_pickle=False)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
