@@ -62,6 +62,8 @@ def test_grey_folder_and_gan(tmp_path):
         (lambda t: ["train", "vae", "--data", str(t / "corrupt"), "--out", str(t / "o")], "cannot read image"),
         (lambda t: ["train", "vae", "--data", "dsprites", "--objective", "nope", "--out", str(t / "o")], "unknown objective"),
         (lambda t: ["train", "gan", "--data", "dsprites", "--beta", "2", "--out", str(t / "o")], "GAN"),
+        (lambda t: ["train", "vae", "--data", "dsprites", "--r1-gamma", "2", "--out", str(t / "o")], "GAN"),
+        (lambda t: ["train", "gan", "--data", "dsprites", "--r1-gamma", "-1", "--out", str(t / "o")], "non-negative"),
         (lambda t: ["train", "vae", "--data", "dsprites", "--image-size", "60", "--out", str(t / "o")], "64x64"),
         (lambda t: ["train", "vae", "--data", str(t / "corrupt"), "--image-size", "60", "--out", str(t / "o")],
          "multiple of 16"),

@@ -14,6 +14,7 @@ import sys
 
 from . import __version__, commands
 from .errors import LatentLensError
+from .train.loop import keep_freed_memory
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    keep_freed_memory()
     try:
         return int(args.func(args) or 0)
     except LatentLensError as exc:

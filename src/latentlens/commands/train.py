@@ -28,6 +28,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--encoder-kernels", choices=["4x4", "2x2"], default="4x4",
                    help="4x4: paper's Table 2; 2x2: disentanglement_lib code")  # fmt: skip
     p.add_argument("--width", type=positive_int, default=32, help="GAN channel width")
+    p.add_argument("--r1-gamma", type=float, default=None,
+                   help="GAN: weight of the R1 penalty on real images (default 10; 0 = plain DCGAN)")  # fmt: skip
     p.add_argument("--beta", type=positive_float, default=None)
     p.add_argument("--gamma", type=positive_float, default=None, help="FactorVAE TC weight")
     p.add_argument("--ad-lambda", type=float, default=None, help="AD-FactorVAE attention-disentanglement weight")
@@ -66,6 +68,10 @@ def run(args) -> int:
         raise LatentLensError("the GAN generates 64x64 images; drop --image-size or use 64")
     if args.model == "gan" and any(getattr(args, f) is not None for f in OBJECTIVE_FLAGS):
         raise LatentLensError("--beta/--gamma/--ad-* apply to VAE objectives, not to the GAN")
+    if args.model == "vae" and args.r1_gamma is not None:
+        raise LatentLensError("--r1-gamma applies to the GAN, not to VAE objectives")
+    if args.r1_gamma is not None and args.r1_gamma < 0:
+        raise LatentLensError(f"--r1-gamma must be non-negative, got {args.r1_gamma}")
     params = objective_params(args.objective, args) if args.model == "vae" else {}
     if args.data == "dsprites" and args.image_size != 64:
         raise LatentLensError("dSprites images are 64x64; drop --image-size or use 64")
@@ -87,6 +93,8 @@ def run(args) -> int:
     else:
         from ..train.gan import train_gan
 
-        train_gan(source, args.out, settings, {"latent_dim": args.latent_dim, "width": args.width}, args.resume)
+        r1_gamma = 10.0 if args.r1_gamma is None else args.r1_gamma
+        config = {"latent_dim": args.latent_dim, "width": args.width}
+        train_gan(source, args.out, settings, config, args.resume, r1_gamma=r1_gamma)
     log.info("trained %s for %d steps: %s", args.model, args.steps, args.out)
     return 0

@@ -1,5 +1,8 @@
 """Training loop for the DCGAN: non-saturating GAN loss (Goodfellow et al. 2014, Sec. 3), Adam 2e-4, betas
-(0.5, 0.999) as in Radford et al. (2016). Models and batches are channels_last.
+(0.5, 0.999) as in Radford et al. (2016), and the R1 penalty on real images (Mescheder et al. 2018, Eq. 9):
+the discriminator also minimises ``r1_gamma / 2 * ||grad_x D(x_real)||^2``. Without it the plain recipe
+collapses on dSprites within about 200 steps (the discriminator wins, its loss goes to 0 and the generator
+draws noise); ``r1_gamma=0`` trains the plain recipe. Models and batches are channels_last.
 """
 
 from __future__ import annotations
@@ -10,13 +13,41 @@ import torch
 import torch.nn.functional as F
 
 from ..data.sources import step_generator, step_rng
+from ..errors import LatentLensError
 from ..models import build_model
-from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, progress_bar, to_channels_last, wrap_ddp
+from .loop import (
+    RunWriter,
+    StepTimer,
+    TrainSettings,
+    distributed_context,
+    keep_freed_memory,
+    progress_bar,
+    to_channels_last,
+    wrap_ddp,
+)
 
 
-def train_gan(source, out_dir, settings: TrainSettings, model_config: dict | None = None, resume: bool = False):
+def r1_penalty(critic, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(logits, mean_i ||grad_x D(x_i)||^2)`` with a graph through the gradient (Mescheder et al., Eq. 9)."""
+    real = real.detach().requires_grad_(True)
+    logits = critic(real)
+    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+    return logits, grad.pow(2).flatten(1).sum(1).mean()
+
+
+def train_gan(
+    source,
+    out_dir,
+    settings: TrainSettings,
+    model_config: dict | None = None,
+    resume: bool = False,
+    r1_gamma: float = 10.0,
+):
     """Train a :class:`DCGAN` on ``source`` into ``out_dir``; returns the model (eval mode)."""
     settings.validate()
+    if not r1_gamma >= 0:
+        raise LatentLensError(f"--r1-gamma must be non-negative, got {r1_gamma}")
+    keep_freed_memory()
     rank, world = distributed_context()
     model_config = {"in_channels": source.channels, **(model_config or {})}
     torch.manual_seed(settings.seed)
@@ -24,7 +55,7 @@ def train_gan(source, out_dir, settings: TrainSettings, model_config: dict | Non
     config = {
         "kind": "gan",
         "model": model.config_dict(),
-        "objective": {"name": "non-saturating", "hparams": {}},
+        "objective": {"name": "non-saturating", "hparams": {"r1_gamma": r1_gamma}},
         "train": {**vars(settings), "data": source.name, "world_size": world},
     }
     writer = RunWriter(out_dir, config, resume, rank)
@@ -40,8 +71,13 @@ def train_gan(source, out_dir, settings: TrainSettings, model_config: dict | Non
         real = to_channels_last(source.batch(settings.batch_size, step_rng(settings.seed, step, rank)))
         noise = step_generator(settings.seed, step, rank)
         fake = generator_net(model.sample_latents(len(real), noise))
-        real_logits, fake_logits = critic(real), critic(fake.detach())
-        d_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        # The penalty runs through the unwrapped critic: autograd.grad does not fire DDP's reducer, and the
+        # one backward below sums both paths into each parameter's gradient before it is all-reduced.
+        if r1_gamma > 0:
+            real_logits, r1 = r1_penalty(model.discriminator, real)
+        else:
+            real_logits, r1 = critic(real), torch.zeros(())
+        d_loss = F.softplus(-real_logits).mean() + F.softplus(critic(fake.detach())).mean() + r1_gamma / 2 * r1
         d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
         d_opt.step()
@@ -54,7 +90,7 @@ def train_gan(source, out_dir, settings: TrainSettings, model_config: dict | Non
         done = step + 1
         if done % settings.log_every == 0 or done == settings.steps:
             g_value, d_value = float(g_loss.detach()), float(d_loss.detach())
-            record = {"step": done, "loss": g_value, "g_loss": g_value, "d_loss": d_value,
+            record = {"step": done, "loss": g_value, "g_loss": g_value, "d_loss": d_value, "r1": float(r1.detach()),
                       "images_per_s": round(timer.rate(), 1), "time_s": round(time.perf_counter() - began, 2)}
             writer.log(record)
             bar.set_postfix(d=f"{d_value:.2f}", g=f"{g_value:.2f}")

@@ -14,7 +14,16 @@ import torch
 from ..data.sources import step_generator, step_rng
 from ..models import build_model
 from ..models.vae_objectives import build_objective
-from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, progress_bar, to_channels_last, wrap_ddp
+from .loop import (
+    RunWriter,
+    StepTimer,
+    TrainSettings,
+    distributed_context,
+    keep_freed_memory,
+    progress_bar,
+    to_channels_last,
+    wrap_ddp,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +64,7 @@ def train_vae(
 ):
     """Train a :class:`ConvVAE` on ``source`` into ``out_dir``; returns the trained model (eval mode)."""
     settings.validate()
+    keep_freed_memory()
     rank, world = distributed_context()
     model_config = {"in_channels": source.channels, "image_size": source.image_size, **(model_config or {})}
     torch.manual_seed(settings.seed)
