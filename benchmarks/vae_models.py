@@ -27,7 +27,6 @@ Protocol
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform

@@ -113,8 +113,6 @@ def run_fit(args) -> int:
 
 def evaluate_run(run_dir, data=None, category=None, methods=None, fpr: float = 0.005, write: bool = True) -> dict:
     """Score the test split with ``methods`` (default all); write ``metrics.json`` and overlays."""
-    import torch
-
     from ..data.mvtec import load_test, load_train
     from ..errors import LatentLensError
     from ..explain.anomaly import DEFAULT_METHOD, METHODS, AnomalyMapper, NormalStats
