@@ -15,7 +15,8 @@ The VAE decoder's base latents are encoder means of 5,000 real images (aggregate
 training its prior mean decodes to an almost empty image. Factor changes are measured between
 ``G(z - d)`` and ``G(z + d)`` (one latent standard deviation each way).
 
-Budget (CPU only): models are trained once (``--vae-steps`` with latentlens' beta-VAE loop; ``--gan-steps``
+Budget (CPU only): models are trained once (``--vae-steps`` of latentlens' VAE loop with ``--vae-objective``,
+default beta-TCVAE beta = 6, 10,000 steps x 64, lr 5e-4, about 17 minutes on 2 cores; ``--gan-steps``
 of latentlens' DCGAN with its default R1 penalty, ``r1_gamma`` = 10)
 and cached with the factor predictor under ``--cache`` (default ``~/.cache/latentlens/bench``), so a rerun
 only pays for discovery and evaluation. Voynov runs ``--voynov-steps`` steps (Adam 1e-3 instead of the
@@ -63,12 +64,16 @@ K = 10  # latent dimension of both models
 log = logging.getLogger("directions_quality")
 
 
-def ensure_run(kind: str, cache: Path, steps: int, width: int, show: bool) -> Path:
+VAE_RUN_PREFIX = {"beta-vae": "vae", "beta-tcvae": "tcvae", "factorvae": "fvae"}
+
+
+def ensure_run(kind: str, cache: Path, steps: int, width: int, show: bool, objective="beta-tcvae", beta=6.0) -> Path:
     """Train (or resume, or reuse) a model on dSprites with latentlens' training loops."""
     from latentlens.data.sources import make_source
     from latentlens.train.loop import TrainSettings
 
-    run = cache / (f"vae-b4-s{steps}" if kind == "vae" else f"gan-r1-w{width}-s{steps}")
+    vae_name = f"{VAE_RUN_PREFIX[objective]}-b{beta:g}-s{steps}"
+    run = cache / (vae_name if kind == "vae" else f"gan-r1-w{width}-s{steps}")
     if (run / "train_summary.json").is_file():
         return run
     resume = (run / "config.json").is_file()
@@ -77,7 +82,8 @@ def ensure_run(kind: str, cache: Path, steps: int, width: int, show: bool) -> Pa
         from latentlens.train.vae import train_vae
 
         settings = TrainSettings(steps=steps, batch_size=64, lr=5e-4, seed=0, checkpoint_every=100, progress=show)
-        train_vae(source, run, settings, {"latent_dim": K}, "beta-vae", {"beta": 4.0}, resume)
+        params = {"beta": beta} if objective != "factorvae" else {"gamma": beta}
+        train_vae(source, run, settings, {"latent_dim": K}, objective, params, resume)
     else:
         from latentlens.train.gan import train_gan
 
@@ -144,10 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--models", default="vae,gan")
     parser.add_argument("--k", type=int, default=K, help="directions per method (default: the latent dimension)")
-    parser.add_argument("--vae-steps", type=int, default=1500)
-    parser.add_argument("--gan-steps", type=int, default=1500)
+    parser.add_argument("--vae-steps", type=int, default=10000)
+    parser.add_argument("--vae-objective", choices=sorted(VAE_RUN_PREFIX), default="beta-tcvae")
+    parser.add_argument("--vae-beta", type=float, default=6.0, help="beta (beta-VAE, beta-TCVAE) or gamma (FactorVAE)")
+    parser.add_argument("--gan-steps", type=int, default=4000)
     parser.add_argument("--gan-width", type=int, default=16)
-    parser.add_argument("--voynov-steps", type=int, default=300)
+    parser.add_argument("--voynov-steps", type=int, default=600)
     parser.add_argument("--rca-pairs", type=int, default=1000)
     parser.add_argument("--posthoc-points", type=int, default=1000, help="train points for MIG/DCI (test: half)")
     parser.add_argument("--gbt-stages", type=int, default=10, help="boosting stages of the DCI classifiers")
@@ -191,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     for kind in args.models.split(","):
         t = time.perf_counter()
         steps = args.vae_steps if kind == "vae" else args.gan_steps
-        run = ensure_run(kind, cache, steps, args.gan_width, args.progress)
+        run = ensure_run(kind, cache, steps, args.gan_width, args.progress, args.vae_objective, args.vae_beta)
         from latentlens.train.checkpoint import load_model
 
         model = load_model(run)
@@ -261,9 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     for k in kinds:
         for m in ("voynov", "sefa"):
             aims[f"{k}/{m} controls >= 4 factors at purity >= 0.7"] = mean_of(k, m, "factors_controlled") >= 4
-        for m in FOUND:
-            aims[f"{k}/{m} beats random on rca, mig, factors"] = all(
-                mean_of(k, m, key) > mean_of(k, "random", key) for key in ("rca", "mig", "factors_controlled")
+        for m in FOUND:  # "clearly": by more than random's own seed-to-seed sd
+            random_ = results[k]["methods"]["random"]
+            aims[f"{k}/{m} beats random by > 1 sd on rca, mig, purity"] = all(
+                mean_of(k, m, key) > random_[key]["mean"] + random_[key]["sd"] for key in ("rca", "mig", "purity")
             )
     timings["total_wall_s"] = time.perf_counter() - wall0
     timings["total_cpu_s"] = time.process_time() - cpu0
@@ -280,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         "factor_predictor": predictor_quality,
         "alignment_calibration_oracle": calibration,
         "settings": {
-            "K": args.k, "latent_dim": K, "threads": args.threads, "vae": f"beta-VAE beta=4, latent 10, {args.vae_steps} steps x 64",
+            "K": args.k, "latent_dim": K, "threads": args.threads, "vae": f"{args.vae_objective} beta={args.vae_beta:g}, latent 10, {args.vae_steps} steps x 64, lr 5e-4",
             "gan": f"DCGAN width {args.gan_width}, latent 10, {args.gan_steps} steps x 64",
             "finder_params": finder_params, "rca": rca_kwargs, "alignment": alignment_kwargs,
             "posthoc": {"points_train": args.posthoc_points, "points_test": args.posthoc_points // 2,
