@@ -2,38 +2,16 @@
 
 Three measurements, each computed the same way for every method and for the random / coordinate baselines:
 
-1. **Reconstructor classification accuracy (RCA)** (Voynov & Babenko 2020, §4; research/directions.md §6.1):
-   a *fresh* LeNet reconstructor is trained to tell which of the ``K`` fixed directions produced an image pair
-   ``(G(z), G(z + eps d_k))`` and is scored on held-out pairs from new ``z``. High RCA means the directions'
-   image effects do not overlap. Every method gets the same shift law (unit directions, ``eps ~ U[-6, 6]``,
-   ``|eps| >= 0.5``) and the same budget. For speed on CPU the training pairs are generated once (in large
-   inference-mode batches, stored at the reconstructor's input size) and reused for a few epochs; the paper
-   draws new pairs at every step with Adam 1e-4, we use 1e-3 for the short budget.
-
-2. **Factor alignment on dSprites** (the re-scoring matrix of SeFa / InterFaceGAN, research/directions.md
-   §6.3, with a learned predictor for all five factors): a small CNN (:class:`FactorPredictor`) is trained on
-   dSprites with its true labels. For direction ``d_k`` and latents ``z`` we predict the factors of
-   ``G(z - a d_k)`` and ``G(z + a d_k)`` and measure per factor how much they changed — shape: total variation
-   of the predicted class probabilities; scale / posX / posY: absolute difference of the predicted values in
-   [0, 1]; orientation: half the distance between the predicted ``(cos 4 theta, sin 4 theta)`` vectors
-   (invariant to the square's symmetry; kept at their predicted length, at most 1, so an ill-defined
-   orientation counts little, and weighted by how much the shape stayed the same) — each divided by the same change between two random dSprites images, so 1 means "as
-   much as a random resample". The ``K x 5`` matrix of mean changes gives each direction a *main factor*
-   (argmax), a *purity* (main / sum) and a *magnitude* (main). A factor is *controlled* by a method when some
-   direction with that main factor has magnitude >= ``min_effect`` and purity >= ``purity_threshold`` (0.7).
-
-3. **Post-hoc disentanglement** (Khrulkov et al. 2021, §4.1; research/directions.md §4): the representation of
-   an image is its latent coordinates along the ``K`` directions, ``E(x) A^T``, scored with MIG and DCI
-   (:mod:`latentlens.metrics.mig`, :mod:`latentlens.metrics.dci`) on real dSprites. Khrulkov et al. train one
-   encoder per direction set on ``(G(z), z A^T)``; with a linear last layer and orthonormal ``A`` that is the
-   encoder of ``z`` followed by ``A^T`` (same least-squares optimum), so :func:`train_latent_encoder` trains one
-   encoder ``E(x) ~ z`` per generator and every direction set reuses it. For a VAE the encoder already exists:
-   its posterior mean is used (research/directions.md §6.4).
+1. **RCA** (:mod:`.rca`; Voynov & Babenko 2020, §4): accuracy of a freshly trained reconstructor at telling
+   the ``K`` directions apart on held-out shifts.
+2. **Factor alignment on dSprites** (:mod:`.factor_alignment`, measured by the CNN of
+   :mod:`.factor_predictor`): per direction its main factor, purity and magnitude; per method the number of
+   distinct factors it controls.
+3. **Post-hoc disentanglement** (:mod:`.posthoc`; Khrulkov et al. 2021, §4.1): MIG and DCI of the codes
+   ``E(x) A^T`` of real dSprites images.
 
 :func:`evaluate_directions` runs all three; :func:`summarize` turns per-seed results into mean +- sd.
-
-Each measure lives in its own module (:mod:`.rca`, :mod:`.factor_predictor`, :mod:`.factor_alignment`,
-:mod:`.posthoc`); this one re-exports them and runs them together.
+This module re-exports the measures' public names.
 """
 
 from __future__ import annotations

@@ -15,16 +15,8 @@ import torch.nn.functional as F
 from ..data.sources import step_generator, step_rng
 from ..errors import LatentLensError
 from ..models import build_model
-from .loop import (
-    RunWriter,
-    StepTimer,
-    TrainSettings,
-    distributed_context,
-    keep_freed_memory,
-    progress_bar,
-    to_channels_last,
-    wrap_ddp,
-)
+from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, keep_freed_memory, progress_bar
+from .loop import to_channels_last, wrap_ddp
 
 
 def r1_penalty(critic, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,16 +14,8 @@ import torch
 from ..data.sources import step_generator, step_rng
 from ..models import build_model
 from ..models.vae_objectives import build_objective
-from .loop import (
-    RunWriter,
-    StepTimer,
-    TrainSettings,
-    distributed_context,
-    keep_freed_memory,
-    progress_bar,
-    to_channels_last,
-    wrap_ddp,
-)
+from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, keep_freed_memory, progress_bar
+from .loop import to_channels_last, wrap_ddp
 
 log = logging.getLogger(__name__)
 
