@@ -52,6 +52,10 @@ def test_grey_folder_and_gan(tmp_path):
     assert code == 0
     assert read_json(run / "config.json")["model"]["in_channels"] == 1
     assert main(["report", "--run", str(run)]) == 0
+    html = (run / "report.html").read_text()
+    assert "What the GAN generates" in html and "d_loss near 0" in html
+    assert html.count("<td>z") == 10  # one traversal row per latent coordinate
+    assert (run / "figures" / "samples.png").exists() and (run / "figures" / "traversals.png").exists()
 
 
 @pytest.mark.parametrize(

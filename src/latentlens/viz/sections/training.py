@@ -44,10 +44,18 @@ def _pairs(params: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
+CAPTIONS = {
+    "vae": "Loss terms per logged step (rec: reconstruction NLL per image; kl: KL to the prior; "
+    "tc: total-correlation estimate).",
+    "gan": "Generator and discriminator losses per logged step (non-saturating GAN loss; d_loss includes the "
+    "R1 penalty). Balanced values mean neither network has won; d_loss near 0 means the GAN collapsed.",
+}
+
+
 def _curve(records: list[dict], kind: str, run_dir: Path) -> str:
     plt = pyplot()
     steps = [r["step"] for r in records]
-    keys = ["rec", "kl", "tc", "disc_loss"] if kind == "vae" else ["g_loss", "d_loss"]
+    keys = ["rec", "kl", "tc", "disc_loss"] if kind == "vae" else ["g_loss", "d_loss", "r1"]
     keys = [k for k in keys if k in records[-1]]
     fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.6), squeeze=False)
     for ax, key in zip(axes[0], keys):
@@ -59,6 +67,5 @@ def _curve(records: list[dict], kind: str, run_dir: Path) -> str:
     return (
         "<figure>"
         + figure(fig, "training curves", save_to=run_dir / "figures" / "training_curves.png")
-        + "<figcaption>Loss terms per logged step (rec: reconstruction NLL per image; kl: KL to the prior;"
-        " tc: total-correlation estimate).</figcaption></figure>"
+        + f"<figcaption>{CAPTIONS[kind]}</figcaption></figure>"
     )
