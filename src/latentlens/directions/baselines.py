@@ -15,8 +15,20 @@ from ..registry import register
 from .base import DirectionFinder, sign_convention, torch_generator
 
 
+class _Baseline(DirectionFinder):
+    """The two baselines' shared parameters; neither has a natural order."""
+
+    orthonormal = True
+    natural_order = False
+
+    def __init__(self, n_directions: int | None = None, ordering: str = "none", random_state: int | None = None):
+        self.n_directions = n_directions
+        self.ordering = ordering
+        self.random_state = random_state
+
+
 @register("directions", "random")
-class RandomDirections(DirectionFinder):
+class RandomDirections(_Baseline):
     """``K`` random orthonormal directions: QR of a ``D x K`` Gaussian matrix (Haar-distributed).
 
     Parameters
@@ -27,13 +39,6 @@ class RandomDirections(DirectionFinder):
     """
 
     name = "random"
-    orthonormal = True
-    natural_order = False
-
-    def __init__(self, n_directions: int | None = None, ordering: str = "none", random_state: int | None = None):
-        self.n_directions = n_directions
-        self.ordering = ordering
-        self.random_state = random_state
 
     def _fit(self, generator, seed: int) -> dict:
         d = generator.latent_dim
@@ -47,7 +52,7 @@ class RandomDirections(DirectionFinder):
 
 
 @register("directions", "coordinate")
-class CoordinateDirections(DirectionFinder):
+class CoordinateDirections(_Baseline):
     """The latent coordinate axes ``e_1 ... e_K``.
 
     With ``ordering="effect"`` all ``D`` axes are ranked by image effect and the top ``K`` kept; with
@@ -55,13 +60,6 @@ class CoordinateDirections(DirectionFinder):
     """
 
     name = "coordinate"
-    orthonormal = True
-    natural_order = False
-
-    def __init__(self, n_directions: int | None = None, ordering: str = "none", random_state: int | None = None):
-        self.n_directions = n_directions
-        self.ordering = ordering
-        self.random_state = random_state
 
     def _fit(self, generator, seed: int) -> dict:
         d = generator.latent_dim

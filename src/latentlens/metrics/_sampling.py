@@ -135,6 +135,20 @@ def sample_codes(
     return codes_of_factors(data, representation_fn, factors, encode_batch_size), factors
 
 
+def sample_train_test_codes(
+    data: Any,
+    representation_fn: RepresentationFn,
+    num_train: int,
+    num_test: int,
+    rng: np.random.Generator,
+    encode_batch_size: int = 512,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(codes_train, factors_train, codes_test, factors_test)``: :func:`sample_codes` for ``num_train``, then
+    for ``num_test`` points from the same generator, as dlib's train/test metrics draw them."""
+    train = sample_codes(data, representation_fn, num_train, rng, encode_batch_size)
+    return (*train, *sample_codes(data, representation_fn, num_test, rng, encode_batch_size))
+
+
 def check_codes_factors(codes: Any, factors: Any, *, min_points: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Coerce ``codes`` to (n, d) floating and ``factors`` to (n, F) int64 with matching n."""
     codes = to_numpy_codes(codes)

@@ -40,7 +40,7 @@ from ._sampling import (
     derive_seed,
     lean_sklearn,
     parallel_map,
-    sample_codes,
+    sample_train_test_codes,
     single_threaded_blas,
     sklearn_version,
 )
@@ -184,7 +184,8 @@ def dci_score(
     """
     check_data(data)
     rng = as_generator(random_state)
-    codes_train, factors_train = sample_codes(data, representation_fn, num_train, rng, encode_batch_size)
-    codes_test, factors_test = sample_codes(data, representation_fn, num_test, rng, encode_batch_size)
+    codes_train, factors_train, codes_test, factors_test = sample_train_test_codes(
+        data, representation_fn, num_train, num_test, rng, encode_batch_size
+    )
     return compute_dci(codes_train, factors_train, codes_test, factors_test,
                        random_state=rng, gbt_params=gbt_params, n_jobs=n_jobs)

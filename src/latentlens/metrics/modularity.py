@@ -39,7 +39,7 @@ from ._sampling import (
     lean_sklearn,
     mutual_info_matrix,
     parallel_map,
-    sample_codes,
+    sample_train_test_codes,
     single_threaded_blas,
     sklearn_version,
 )
@@ -180,7 +180,8 @@ def modularity_explicitness_score(
     """Modularity and explicitness on ground-truth data (``num_train`` then ``num_test`` uniform samples)."""
     check_data(data)
     rng = as_generator(random_state)
-    codes_train, factors_train = sample_codes(data, representation_fn, num_train, rng, encode_batch_size)
-    codes_test, factors_test = sample_codes(data, representation_fn, num_test, rng, encode_batch_size)
+    codes_train, factors_train, codes_test, factors_test = sample_train_test_codes(
+        data, representation_fn, num_train, num_test, rng, encode_batch_size
+    )
     return compute_modularity_explicitness(codes_train, factors_train, codes_test, factors_test,
                                            num_bins=num_bins, n_jobs=n_jobs)

@@ -33,7 +33,7 @@ from ._sampling import (
     check_data,
     lean_sklearn,
     parallel_map,
-    sample_codes,
+    sample_train_test_codes,
     single_threaded_blas,
     sklearn_version,
 )
@@ -145,7 +145,8 @@ def sap_score(
     """SAP on ground-truth data: ``num_train`` then ``num_test`` uniform samples, then :func:`compute_sap`."""
     check_data(data)
     rng = as_generator(random_state)
-    codes_train, factors_train = sample_codes(data, representation_fn, num_train, rng, encode_batch_size)
-    codes_test, factors_test = sample_codes(data, representation_fn, num_test, rng, encode_batch_size)
+    codes_train, factors_train, codes_test, factors_test = sample_train_test_codes(
+        data, representation_fn, num_train, num_test, rng, encode_batch_size
+    )
     return compute_sap(codes_train, factors_train, codes_test, factors_test,
                        continuous_factors=continuous_factors, n_jobs=n_jobs)
