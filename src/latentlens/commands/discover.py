@@ -294,7 +294,7 @@ def demo_step(run_dir, args) -> None:
             return
     from ..metrics.directions import PREDICTOR_VERSION, default_cache_dir
 
-    # Training the dSprites factor predictor takes minutes on 2 cores; the demo scores factor alignment only
+    # Training the dSprites factor predictor takes about 5 minutes on 2 cores; the demo scores factor alignment only
     # when a cached predictor exists (any `latentlens discover` on a dSprites run caches one), RCA always.
     cached = (default_cache_dir() / f"dsprites_factor_predictor_v{PREDICTOR_VERSION}.safetensors").is_file()
     eval_params = {**DEMO_EVAL_PARAMS, "skip_alignment": not cached}

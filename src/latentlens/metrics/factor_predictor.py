@@ -1,7 +1,7 @@
 """A CNN that reads the five dSprites factors off an image, trained on dSprites with its true labels.
 
-It is the measuring instrument of :mod:`latentlens.metrics.factor_alignment`; it is trained once (seconds to
-minutes on CPU) and cached as safetensors under ``~/.cache/latentlens`` (``LATENTLENS_CACHE``).
+It is the measuring instrument of :mod:`latentlens.metrics.factor_alignment`; it is trained once (about 5
+minutes on 2 CPU cores) and cached as safetensors under ``~/.cache/latentlens`` (``LATENTLENS_CACHE``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ..errors import LatentLensError
 log = logging.getLogger(__name__)
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
-PREDICTOR_VERSION = 3
+PREDICTOR_VERSION = 4
 
 
 class FactorPredictor(nn.Module):
@@ -122,14 +122,21 @@ def _training_batch(data, n: int, rng: np.random.Generator, mix_fraction: float 
 
 
 def train_factor_predictor(
-    n_steps: int = 2500, batch_size: int = 64, lr: float = 2e-3, random_state: int = 0, show_progress: bool = False
+    n_steps: int = 8000, batch_size: int = 128, lr: float = 2e-3, random_state: int = 0, show_progress: bool = False
 ) -> FactorPredictor:
     """Train :class:`FactorPredictor` on dSprites rendered on the fly (true labels; blended sprites, see
-    :func:`_training_batch`, and :func:`degrade` augmentation); a few minutes on one CPU core."""
+    :func:`_training_batch`, and :func:`degrade` augmentation); about 5 minutes on 2 CPU cores.
+
+    The default budget (v4: 8000 x 128; v3 was 2500 x 64) matters for alignment: the predictor's own errors
+    show up as changes of factors a direction does not touch. On held-out sprites it cut the orientation
+    error from 0.19 to 0.05 (chord) and the position error from 0.54 to 0.28 classes, which raised the
+    purity of an exactly disentangled generator's axes from 0.79 to 0.88 (``benchmarks/directions_quality.py``)."""
     from tqdm.auto import tqdm
 
     from ..data.dsprites import DSprites
 
+    if n_steps < 1 or batch_size < 1:
+        raise LatentLensError(f"factor predictor: n_steps and batch_size must be >= 1, got {n_steps}, {batch_size}")
     data = DSprites()
     rng = np.random.default_rng(random_state)
     with torch.random.fork_rng(devices=[]):
