@@ -15,13 +15,13 @@ The VAE decoder's base latents are encoder means of 5,000 real images (aggregate
 training its prior mean decodes to an almost empty image. Factor changes are measured between
 ``G(z - d)`` and ``G(z + d)`` (one latent standard deviation each way).
 
-Budget (CPU only): models are trained once (``--vae-steps`` of latentlens' VAE loop with ``--vae-objective``,
-default beta-TCVAE beta = 6, 40,000 steps x 64, lr 5e-4, about 43 minutes on 2 cores; ``--gan-steps``
-of latentlens' DCGAN with its default R1 penalty, ``r1_gamma`` = 10; training uses ``--train-threads``,
-default all cores)
-and cached with the factor predictor under ``--cache`` (default ``~/.cache/latentlens/bench``), so a rerun
-only pays for discovery and evaluation. Voynov runs ``--voynov-steps`` steps (Adam 1e-3 instead of the
-paper's 1e-4 for the short budget). Discovery and scoring run single-threaded by default (``--threads``).
+Budget (CPU only): models are trained once with latentlens' loops, on ``--train-threads`` (default all
+cores): the VAE for ``--vae-steps`` with ``--vae-objective`` (default beta-TCVAE beta = 6, 40,000 steps x 64,
+lr 5e-4, about an hour on 2 cores), the GAN (DCGAN with the default R1 penalty, ``r1_gamma`` = 10) for
+``--gan-steps`` (default 10,000 steps x 64, about 24 minutes). They are cached with the factor predictor
+under ``--cache`` (default ``~/.cache/latentlens/bench``), so a rerun only pays for discovery and evaluation.
+Voynov runs ``--voynov-steps`` steps (Adam 1e-3 instead of the paper's 1e-4 for the short budget).
+Discovery and scoring run single-threaded by default (``--threads``).
 
 ``ours`` = mean post-hoc MIG of SeFa, GANSpace and Voynov over both models; ``reference`` = the same for
 random directions; ``ratio`` = ours / reference. The JSON holds per model and method ``factors_controlled``,
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vae-steps", type=int, default=40000)
     parser.add_argument("--vae-objective", choices=sorted(VAE_RUN_PREFIX), default="beta-tcvae")
     parser.add_argument("--vae-beta", type=float, default=6.0, help="beta (beta-VAE, beta-TCVAE) or gamma (FactorVAE)")
-    parser.add_argument("--gan-steps", type=int, default=4000)
+    parser.add_argument("--gan-steps", type=int, default=10000)
     parser.add_argument("--gan-width", type=int, default=16)
     parser.add_argument("--voynov-steps", type=int, default=2000)
     parser.add_argument("--rca-pairs", type=int, default=1000)
