@@ -292,11 +292,11 @@ def demo_step(run_dir, args) -> None:
 
         if {"sefa", "voynov"} <= set(read_json(metrics).get("methods", {})):
             return
-    from ..metrics.directions import PREDICTOR_VERSION, default_cache_dir
+    from ..metrics.factor_predictor import factor_predictor_path
 
     # Training the dSprites factor predictor takes about 5 minutes on 2 cores; the demo scores factor alignment only
     # when a cached predictor exists (any `latentlens discover` on a dSprites run caches one), RCA always.
-    cached = (default_cache_dir() / f"dsprites_factor_predictor_v{PREDICTOR_VERSION}.safetensors").is_file()
+    cached = factor_predictor_path().is_file()
     eval_params = {**DEMO_EVAL_PARAMS, "skip_alignment": not cached}
     discover(run_dir, ["sefa", "voynov", "random"], seeds=[getattr(args, "seed", 0)], evaluation="fast",
              show_progress=not getattr(args, "no_progress", False), finder_params=DEMO_FINDER_PARAMS,

@@ -93,8 +93,8 @@ def run(args) -> int:
     else:
         from ..train.gan import train_gan
 
-        r1_gamma = 10.0 if args.r1_gamma is None else args.r1_gamma
+        r1 = {} if args.r1_gamma is None else {"r1_gamma": args.r1_gamma}
         config = {"latent_dim": args.latent_dim, "width": args.width}
-        train_gan(source, args.out, settings, config, args.resume, r1_gamma=r1_gamma)
+        train_gan(source, args.out, settings, config, args.resume, **r1)
     log.info("trained %s for %d steps: %s", args.model, args.steps, args.out)
     return 0

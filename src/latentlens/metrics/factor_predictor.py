@@ -122,7 +122,11 @@ def _training_batch(data, n: int, rng: np.random.Generator, mix_fraction: float 
 
 
 def train_factor_predictor(
-    n_steps: int = 8000, batch_size: int = 128, lr: float = 2e-3, random_state: int = 0, show_progress: bool = False
+    n_steps: int = 8000,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    random_state: int = 0,
+    show_progress: bool = False,
 ) -> FactorPredictor:
     """Train :class:`FactorPredictor` on dSprites rendered on the fly (true labels; blended sprites, see
     :func:`_training_batch`, and :func:`degrade` augmentation); about 5 minutes on 2 CPU cores.
@@ -130,13 +134,16 @@ def train_factor_predictor(
     The default budget (v4: 8000 x 128; v3 was 2500 x 64) matters for alignment: the predictor's own errors
     show up as changes of factors a direction does not touch. On held-out sprites it cut the orientation
     error from 0.19 to 0.05 (chord) and the position error from 0.54 to 0.28 classes, which raised the
-    purity of an exactly disentangled generator's axes from 0.79 to 0.88 (``benchmarks/directions_quality.py``)."""
+    purity of an exactly disentangled generator's axes from 0.79 to 0.88
+    (``benchmarks/directions_quality.py``)."""
     from tqdm.auto import tqdm
 
     from ..data.dsprites import DSprites
 
     if n_steps < 1 or batch_size < 1:
-        raise LatentLensError(f"factor predictor: n_steps and batch_size must be >= 1, got {n_steps}, {batch_size}")
+        raise LatentLensError(
+            f"factor predictor: n_steps and batch_size must be >= 1, got {n_steps}, {batch_size}"
+        )
     data = DSprites()
     rng = np.random.default_rng(random_state)
     with torch.random.fork_rng(devices=[]):
@@ -187,13 +194,18 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("LATENTLENS_CACHE", Path.home() / ".cache" / "latentlens"))
 
 
+def factor_predictor_path(cache_dir=None) -> Path:
+    """Where the current predictor version is cached: ``cache_dir`` (default :func:`default_cache_dir`)."""
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return cache_dir / f"dsprites_factor_predictor_v{PREDICTOR_VERSION}.safetensors"
+
+
 def load_or_train_factor_predictor(cache_dir=None, show_progress: bool = False, **train_kwargs) -> FactorPredictor:
     """The cached predictor from ``cache_dir`` (default ``$LATENTLENS_CACHE`` or ``~/.cache/latentlens``),
     trained and stored there (safetensors) on first use."""
     from ..io import load_state_into, load_tensors, save_tensors
 
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = cache_dir / f"dsprites_factor_predictor_v{PREDICTOR_VERSION}.safetensors"
+    path = factor_predictor_path(cache_dir)
     model = FactorPredictor()
     if path.is_file():
         try:

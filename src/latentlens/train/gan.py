@@ -19,6 +19,9 @@ from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, keep
 from .loop import to_channels_last, wrap_ddp
 
 
+R1_GAMMA = 10.0  # default weight of the R1 penalty
+
+
 def r1_penalty(critic, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(logits, mean_i ||grad_x D(x_i)||^2)`` with a graph through the gradient (Mescheder et al., Eq. 9)."""
     real = real.detach().requires_grad_(True)
@@ -33,7 +36,7 @@ def train_gan(
     settings: TrainSettings,
     model_config: dict | None = None,
     resume: bool = False,
-    r1_gamma: float = 10.0,
+    r1_gamma: float = R1_GAMMA,
 ):
     """Train a :class:`DCGAN` on ``source`` into ``out_dir``; returns the model (eval mode)."""
     settings.validate()

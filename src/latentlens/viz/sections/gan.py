@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from ...errors import LatentLensError
-from ...io import read_json
 from ..grids import image_grid, traversal_values, traverse
 from ..html import img
+from . import trained_run_config
 
 ORDER = 21
 TITLE = "What the GAN generates"
@@ -20,8 +20,8 @@ N_SHOW = 10
 
 
 def render(run_dir: Path) -> str | None:
-    config_path = run_dir / "config.json"
-    if not config_path.exists() or read_json(config_path).get("kind") != "gan" or not (run_dir / "model.safetensors").exists():
+    config = trained_run_config(run_dir, "gan")
+    if config is None:
         return None
     from ...train.checkpoint import load_model
 
@@ -34,7 +34,7 @@ def render(run_dir: Path) -> str | None:
         values = traversal_values(2.5, 9)
         frames = traverse(model, z[0], torch.eye(model.latent_dim), values)
     parts = ["<div class='row'>"]
-    real = _training_images(read_json(config_path).get("train", {}).get("data", ""), model)
+    real = _training_images(config.get("train", {}).get("data", ""), model)
     if real is not None:
         parts.append("<figure>" + img(image_grid(real, N_SHOW, scale=2), "training images")
                      + "<figcaption>Training images.</figcaption></figure>")  # fmt: skip

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from ...errors import LatentLensError
-from ...io import read_json
 from ..grids import image_grid, traversal_values, traverse
 from ..html import img, table
+from . import trained_run_config
 
 ORDER = 20
 TITLE = "What the VAE learned"
@@ -20,13 +20,12 @@ N_SHOW = 10
 
 
 def render(run_dir: Path) -> str | None:
-    config_path = run_dir / "config.json"
-    if not config_path.exists() or read_json(config_path).get("kind") != "vae" or not (run_dir / "model.safetensors").exists():
+    config = trained_run_config(run_dir, "vae")
+    if config is None:
         return None
     from ...train.checkpoint import load_model
 
     model = load_model(run_dir)
-    config = read_json(config_path)
     data_name = config.get("train", {}).get("data", "")
     figures = run_dir / "figures"
     images, factors, dataset = _examples(data_name, model, n=2000)
