@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     keep_freed_memory()
     try:
+        if isinstance(getattr(args, "run", None), str) and args.run.startswith("zoo:"):
+            from .zoo import resolve_run
+
+            args.run = str(resolve_run(args.run))  # a zoo model, exported once to the cache as a run folder
         return int(args.func(args) or 0)
     except LatentLensError as exc:
         print(f"latentlens: error: {exc}", file=sys.stderr)

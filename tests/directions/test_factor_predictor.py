@@ -73,6 +73,26 @@ def test_cache_round_trip_and_corrupt_file(tmp_path, caplog):
     assert isinstance(retrained, FactorPredictor)
 
 
+def test_cache_is_keyed_by_training_parameters(tmp_path, monkeypatch):
+    from latentlens.metrics import factor_predictor as fp
+
+    short = load_or_train_factor_predictor(cache_dir=tmp_path, n_steps=3, batch_size=8)
+    assert fp.factor_predictor_path(tmp_path, n_steps=3, batch_size=8).is_file()
+    assert not fp.factor_predictor_path(tmp_path).exists()
+    assert fp.factor_predictor_path(tmp_path, n_steps=4, batch_size=8) != fp.factor_predictor_path(
+        tmp_path, n_steps=3, batch_size=8
+    )
+    # a default caller must not get the 3-step predictor: with no zoo copy it trains its own
+    calls = []
+    monkeypatch.setattr(fp, "_zoo_predictor", lambda: None)
+    monkeypatch.setattr(fp, "train_factor_predictor", lambda **kw: calls.append(kw) or fp.FactorPredictor())
+    default = load_or_train_factor_predictor(cache_dir=tmp_path)
+    assert calls == [{**fp.DEFAULT_TRAINING, "show_progress": False}]
+    assert not torch.equal(default.net[0].weight, short.net[0].weight)
+    with pytest.raises(LatentLensError, match="unknown factor predictor training"):
+        load_or_train_factor_predictor(cache_dir=tmp_path, steps=5)
+
+
 @pytest.mark.parametrize("bad", [0, -5])
 def test_training_rejects_no_steps(bad):
     with pytest.raises(LatentLensError, match="n_steps"):

@@ -33,7 +33,7 @@ ALPHAS = [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]  # shifts, in units of the direc
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("discover", help="find interpretable latent directions (SeFa, GANSpace, Voynov, ...)")
-    p.add_argument("--run", required=True, help="trained run folder (config.json + model.safetensors)")
+    p.add_argument("--run", required=True, help="trained run folder (config.json + model.safetensors), or zoo:NAME")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--method", help="direction finder (see --list)")
     group.add_argument("--compare", help="comma-separated methods run side by side, e.g. sefa,ganspace,voynov,random")
@@ -292,11 +292,11 @@ def demo_step(run_dir, args) -> None:
 
         if {"sefa", "voynov"} <= set(read_json(metrics).get("methods", {})):
             return
-    from ..metrics.factor_predictor import factor_predictor_path
+    from ..metrics.factor_predictor import factor_predictor_available
 
     # Training the dSprites factor predictor takes about 5 minutes on 2 cores; the demo scores factor alignment only
     # when a cached predictor exists (any `latentlens discover` on a dSprites run caches one), RCA always.
-    cached = factor_predictor_path().is_file()
+    cached = factor_predictor_available()
     eval_params = {**DEMO_EVAL_PARAMS, "skip_alignment": not cached}
     discover(run_dir, ["sefa", "voynov", "random"], seeds=[getattr(args, "seed", 0)], evaluation="fast",
              show_progress=not getattr(args, "no_progress", False), finder_params=DEMO_FINDER_PARAMS,

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("evaluate", help="disentanglement metrics of a run against ground-truth factors")
-    p.add_argument("--run", required=True, help="run folder of a VAE trained on dsprites")
+    p.add_argument("--run", required=True, help="run folder of a VAE trained on dsprites, or zoo:NAME")
     p.add_argument("--metrics", default="all", help="all, or a comma list of beta_vae,factor_vae,mig,dci,sap,modularity")
     p.add_argument("--preset", default="fast", choices=["fast", "reference"], help="sample counts (default fast)")
     p.add_argument("--representation", default="mean", choices=["mean", "sampled"])

@@ -18,7 +18,7 @@ def add_parser(subparsers) -> None:
     from ..explain.vae_attention import DEFAULT_LAYER, VARIANTS
 
     p = subparsers.add_parser("explain", help="attention maps of each VAE latent dimension")
-    p.add_argument("--run", required=True, help="a VAE run folder (from `latentlens train vae`)")
+    p.add_argument("--run", required=True, help="a VAE run folder (from `latentlens train vae`), or zoo:NAME")
     p.add_argument("--images", required=True, help="'dsprites' or a folder of images")
     p.add_argument("--out", default=None, help="folder to write into (default: the run folder)")
     p.add_argument("--layer", default=DEFAULT_LAYER, help=f"encoder layer (default {DEFAULT_LAYER})")

@@ -9,7 +9,7 @@ log = logging.getLogger(__name__)
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("report", help="write RUN/report.html")
-    p.add_argument("--run", required=True, help="run folder")
+    p.add_argument("--run", required=True, help="run folder, or zoo:NAME")
     p.set_defaults(func=run)
 
 

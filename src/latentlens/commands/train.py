@@ -14,12 +14,16 @@ OBJECTIVE_FLAGS = ("beta", "gamma", "ad_lambda", "ad_layer", "ad_pair")
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a VAE or a GAN into a run folder")
-    p.add_argument("model", choices=["vae", "gan"])
-    p.add_argument("--data", required=True, help="'dsprites' or a folder of images (png/jpg, grey or RGB)")
+    p.add_argument("model", choices=["vae", "gan", "factor-predictor"])
+    p.add_argument("--data", default=None, help="'dsprites' or a folder of images (png/jpg, grey or RGB)")
     p.add_argument("--out", required=True, help="run folder to write")
-    p.add_argument("--steps", type=positive_int, default=2000)
-    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--steps", type=positive_int, default=None, help="default 2000 (factor predictor: 8000)")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="default 64 (factor predictor: 128)")
     p.add_argument("--lr", type=positive_float, default=None, help="default 1e-4 (VAE) / 2e-4 (GAN)")
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+                   help="cosine: decay to 5%% of --lr at the last step")  # fmt: skip
+    p.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up")
+    p.add_argument("--disc-lr", type=positive_float, default=None, help="FactorVAE discriminator lr (default --lr)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--latent-dim", type=positive_int, default=10)
     p.add_argument("--image-size", type=positive_int, default=64, help="images are resized to this size")
@@ -64,6 +68,10 @@ def run(args) -> int:
     from ..io import ensure_writable_dir
     from ..train.loop import TrainSettings
 
+    if args.model == "factor-predictor":
+        return _train_factor_predictor(args)
+    if args.data is None:
+        raise LatentLensError("--data is required: 'dsprites' or a folder of images")
     if args.model == "gan" and args.image_size != 64:
         raise LatentLensError("the GAN generates 64x64 images; drop --image-size or use 64")
     if args.model == "gan" and any(getattr(args, f) is not None for f in OBJECTIVE_FLAGS):
@@ -72,6 +80,8 @@ def run(args) -> int:
         raise LatentLensError("--r1-gamma applies to the GAN, not to VAE objectives")
     if args.r1_gamma is not None and args.r1_gamma < 0:
         raise LatentLensError(f"--r1-gamma must be non-negative, got {args.r1_gamma}")
+    from ..registry import get
+
     params = objective_params(args.objective, args) if args.model == "vae" else {}
     if args.data == "dsprites" and args.image_size != 64:
         raise LatentLensError("dSprites images are 64x64; drop --image-size or use 64")
@@ -79,12 +89,15 @@ def run(args) -> int:
         from ..models.vae import VAEConfig
 
         VAEConfig(image_size=args.image_size, latent_dim=args.latent_dim).validate()
+    settings = TrainSettings(
+        steps=args.steps or 2000, batch_size=args.batch_size or 64, seed=args.seed, checkpoint_every=args.checkpoint_every,
+        lr=args.lr or (1e-4 if args.model == "vae" else 2e-4), progress=not args.no_progress,
+        lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps, disc_lr=args.disc_lr,
+    ).validate()  # fmt: skip
+    if args.disc_lr is not None and (args.model != "vae" or not get("objective", args.objective).has_discriminator):
+        raise LatentLensError("--disc-lr applies to VAE objectives with a discriminator (factorvae, ad-factorvae)")
     source = make_source(args.data, args.image_size, args.channels)
     ensure_writable_dir(args.out)
-    settings = TrainSettings(
-        steps=args.steps, batch_size=args.batch_size, seed=args.seed, checkpoint_every=args.checkpoint_every,
-        lr=args.lr or (1e-4 if args.model == "vae" else 2e-4), progress=not args.no_progress,
-    )  # fmt: skip
     if args.model == "vae":
         from ..train.vae import train_vae
 
@@ -96,5 +109,16 @@ def run(args) -> int:
         r1 = {} if args.r1_gamma is None else {"r1_gamma": args.r1_gamma}
         config = {"latent_dim": args.latent_dim, "width": args.width}
         train_gan(source, args.out, settings, config, args.resume, **r1)
-    log.info("trained %s for %d steps: %s", args.model, args.steps, args.out)
+    log.info("trained %s for %d steps: %s", args.model, settings.steps, args.out)
+    return 0
+
+
+def _train_factor_predictor(args) -> int:
+    from ..errors import LatentLensError
+    from ..train.factor_predictor import train_factor_predictor_run
+
+    if args.data not in (None, "dsprites"):
+        raise LatentLensError("the factor predictor is trained on dSprites' true labels; drop --data")
+    train_factor_predictor_run(args.out, args.steps, args.batch_size, args.lr, args.seed, not args.no_progress)
+    log.info("trained the dSprites factor predictor: %s", args.out)
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import LatentLensError
+from ..registry import register
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,17 @@ FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
 PREDICTOR_VERSION = 4
 
 
+@dataclass(frozen=True)
+class FactorPredictorConfig:
+    width: int = 16
+
+    def validate(self) -> "FactorPredictorConfig":
+        if self.width < 1:
+            raise LatentLensError(f"width must be positive, got {self.width}")
+        return self
+
+
+@register("model", "factor-predictor")
 class FactorPredictor(nn.Module):
     """Small CNN from a 64x64 dSprites image to its factors.
 
@@ -31,9 +44,12 @@ class FactorPredictor(nn.Module):
     ``(cos 4 theta, sin 4 theta)`` of the orientation.
     """
 
-    def __init__(self, width: int = 16):
+    def __init__(self, config: FactorPredictorConfig | None = None, width: int | None = None):
         super().__init__()
-        w = width
+        if config is None:
+            config = FactorPredictorConfig(width=16 if width is None else width)
+        self.config = config.validate()
+        w = self.config.width
         self.net = nn.Sequential(
             nn.Conv2d(1, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU(),
             nn.Conv2d(w, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w), nn.ReLU(),
@@ -41,6 +57,9 @@ class FactorPredictor(nn.Module):
             nn.Conv2d(4 * w, 4 * w, 4, 2, 1), nn.BatchNorm2d(4 * w), nn.ReLU(),
             nn.Flatten(), nn.Linear(4 * w * 16, 128), nn.ReLU(), nn.Linear(128, 8),
         )  # fmt: skip
+
+    def config_dict(self) -> dict:
+        return asdict(self.config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != 1:
@@ -194,18 +213,62 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("LATENTLENS_CACHE", Path.home() / ".cache" / "latentlens"))
 
 
-def factor_predictor_path(cache_dir=None) -> Path:
-    """Where the current predictor version is cached: ``cache_dir`` (default :func:`default_cache_dir`)."""
+DEFAULT_TRAINING = {"n_steps": 8000, "batch_size": 128, "lr": 2e-3, "random_state": 0}
+ZOO_NAME = "dsprites-factor-predictor"
+
+
+def _training_params(train_kwargs: dict) -> dict:
+    unknown = sorted(set(train_kwargs) - set(DEFAULT_TRAINING))
+    if unknown:
+        raise LatentLensError(f"unknown factor predictor training parameters {unknown} (known: {sorted(DEFAULT_TRAINING)})")
+    return {**DEFAULT_TRAINING, **train_kwargs}
+
+
+def factor_predictor_path(cache_dir=None, **train_kwargs) -> Path:
+    """Where a predictor trained with ``train_kwargs`` (default :data:`DEFAULT_TRAINING`) is cached under
+    ``cache_dir`` (default :func:`default_cache_dir`): the file name carries the version and, for
+    non-default training parameters, a hash of them, so a short predictor is never served as the default."""
+    import hashlib
+    import json
+
+    params = _training_params(train_kwargs)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return cache_dir / f"dsprites_factor_predictor_v{PREDICTOR_VERSION}.safetensors"
+    suffix = ""
+    if params != DEFAULT_TRAINING:
+        suffix = "_" + hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
+    return cache_dir / f"dsprites_factor_predictor_v{PREDICTOR_VERSION}{suffix}.safetensors"
+
+
+def _zoo_predictor() -> FactorPredictor | None:
+    from .. import zoo
+
+    if ZOO_NAME not in zoo.available():
+        return None
+    model = zoo.load(ZOO_NAME)
+    if int(zoo.info(ZOO_NAME).get("predictor_version", PREDICTOR_VERSION)) != PREDICTOR_VERSION:
+        return None
+    return model
+
+
+def factor_predictor_available(cache_dir=None) -> bool:
+    """Whether the default predictor can be had without training (shipped in the zoo, or cached)."""
+    from .. import zoo
+
+    return ZOO_NAME in zoo.available() or factor_predictor_path(cache_dir).is_file()
 
 
 def load_or_train_factor_predictor(cache_dir=None, show_progress: bool = False, **train_kwargs) -> FactorPredictor:
-    """The cached predictor from ``cache_dir`` (default ``$LATENTLENS_CACHE`` or ``~/.cache/latentlens``),
-    trained and stored there (safetensors) on first use."""
+    """The default predictor from the model zoo (``dsprites-factor-predictor``, trained with the default
+    parameters) when shipped; otherwise the one cached in ``cache_dir`` (default ``$LATENTLENS_CACHE`` or
+    ``~/.cache/latentlens``) for these training parameters, trained and stored there (safetensors) on first use."""
     from ..io import load_state_into, load_tensors, save_tensors
 
-    path = factor_predictor_path(cache_dir)
+    params = _training_params(train_kwargs)
+    if params == DEFAULT_TRAINING:
+        shipped = _zoo_predictor()
+        if shipped is not None:
+            return shipped
+    path = factor_predictor_path(cache_dir, **train_kwargs)
     model = FactorPredictor()
     if path.is_file():
         try:
@@ -213,9 +276,10 @@ def load_or_train_factor_predictor(cache_dir=None, show_progress: bool = False, 
             return model.eval()
         except LatentLensError as exc:
             log.warning("retraining the factor predictor: %s", exc)
-    model = train_factor_predictor(show_progress=show_progress, **train_kwargs)
+    model = train_factor_predictor(show_progress=show_progress, **params)
     try:
-        save_tensors(path, model.state_dict(), {"kind": "dsprites_factor_predictor", "version": PREDICTOR_VERSION})
+        save_tensors(path, model.state_dict(), {"kind": "dsprites_factor_predictor", "version": PREDICTOR_VERSION,
+                                                "params": params})  # fmt: skip
     except OSError as exc:  # a read-only cache is not fatal
         log.warning("could not cache the factor predictor at %s: %s", path, exc)
     return model

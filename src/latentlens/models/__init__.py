@@ -8,7 +8,9 @@ from . import ad_factorvae  # noqa: F401  (registers the "ad-factorvae" objectiv
 from .gan import DCGAN, GANConfig
 from .vae import ConvVAE, VAEConfig
 
-_CONFIGS = {"vae": VAEConfig, "gan": GANConfig}
+from ..metrics.factor_predictor import FactorPredictorConfig
+
+_CONFIGS = {"vae": VAEConfig, "gan": GANConfig, "factor-predictor": FactorPredictorConfig}
 
 
 def build_model(kind: str, config: dict | None = None):

@@ -16,7 +16,7 @@ from ..data.sources import step_generator, step_rng
 from ..errors import LatentLensError
 from ..models import build_model
 from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, keep_freed_memory, progress_bar
-from .loop import to_channels_last, wrap_ddp
+from .loop import set_lr, to_channels_last, wrap_ddp
 
 
 R1_GAMMA = 10.0  # default weight of the R1 penalty
@@ -63,6 +63,8 @@ def train_gan(
     timer, began = StepTimer(), time.perf_counter()
     bar = progress_bar(settings.steps, start, settings.progress and rank == 0, "train gan")
     for step in range(start, settings.steps):
+        set_lr(g_opt, settings.lr_at(step))
+        set_lr(d_opt, settings.lr_at(step))
         real = to_channels_last(source.batch(settings.batch_size, step_rng(settings.seed, step, rank)))
         noise = step_generator(settings.seed, step, rank)
         fake = generator_net(model.sample_latents(len(real), noise))
@@ -86,12 +88,14 @@ def train_gan(
         if done % settings.log_every == 0 or done == settings.steps:
             g_value, d_value = float(g_loss.detach()), float(d_loss.detach())
             record = {"step": done, "loss": g_value, "g_loss": g_value, "d_loss": d_value, "r1": float(r1.detach()),
-                      "images_per_s": round(timer.rate(), 1), "time_s": round(time.perf_counter() - began, 2)}
+                      "images_per_s": round(timer.rate(), 1),
+                      "time_s": round(writer.elapsed_s + time.perf_counter() - began, 2)}  # fmt: skip
             writer.log(record)
             bar.set_postfix(d=f"{d_value:.2f}", g=f"{g_value:.2f}")
         if done % settings.checkpoint_every == 0 and done < settings.steps:
             writer.checkpoint(done, modules, optimizers, model)
     bar.close()
     writer.checkpoint(settings.steps, modules, optimizers, model)
-    writer.finish(settings.steps, model, {"steps": settings.steps, "seconds": round(time.perf_counter() - began, 2)})
+    seconds = round(writer.elapsed_s + time.perf_counter() - began, 2)
+    writer.finish(settings.steps, model, {"steps": settings.steps, "seconds": seconds})
     return model.eval()

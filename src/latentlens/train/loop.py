@@ -11,6 +11,7 @@ import ctypes
 import ctypes.util
 import inspect
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -36,15 +37,48 @@ class TrainSettings:
     log_every: int = 25
     checkpoint_every: int = 250
     progress: bool = True
+    lr_schedule: str = "constant"  # "constant" or "cosine" (to lr_final_fraction * lr at the last step)
+    lr_final_fraction: float = 0.05
+    warmup_steps: int = 0
+    disc_lr: float | None = None  # learning rate of a discriminator (FactorVAE's); default: lr
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> "TrainSettings":
         for name in ("steps", "batch_size", "log_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise LatentLensError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise LatentLensError(f"--lr must be positive, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise LatentLensError(f"--lr must be a positive number, got {self.lr}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise LatentLensError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        if not 0 <= self.lr_final_fraction <= 1:
+            raise LatentLensError(f"lr_final_fraction must be in [0, 1], got {self.lr_final_fraction}")
+        if self.disc_lr is not None and not (math.isfinite(self.disc_lr) and self.disc_lr > 0):
+            raise LatentLensError(f"--disc-lr must be a positive number, got {self.disc_lr}")
+        if not 0 <= self.warmup_steps < self.steps:
+            raise LatentLensError(f"--warmup-steps must be in [0, steps), got {self.warmup_steps}")
         return self
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of optimisation step ``step`` (0-based): linear warm-up over ``warmup_steps``, then
+        constant or a cosine decay to ``lr_final_fraction * lr``. A pure function of the step, so a resumed
+        run follows the same schedule."""
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        if self.lr_schedule == "constant":
+            return self.lr
+        progress = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
+        low = self.lr * self.lr_final_fraction
+        return low + 0.5 * (self.lr - low) * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def set_lr(optimizer: torch.optim.Optimizer | None, lr: float) -> None:
+    if optimizer is not None:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
 
 
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
@@ -106,6 +140,7 @@ class RunWriter:
         self.run_dir = Path(run_dir)
         self.rank = rank
         self.log_path = self.run_dir / "log.jsonl"
+        self.elapsed_s = 0.0  # training time of earlier sessions of a resumed run
         if rank != 0:
             return
         ensure_writable_dir(self.run_dir)
@@ -126,6 +161,7 @@ class RunWriter:
         if self.rank == 0:
             kept = [r for r in read_jsonl(self.log_path) if r.get("step", 0) <= step] if resume else []
             self.log_path.write_text("".join(_line(r) for r in kept))
+            self.elapsed_s = max((float(r.get("time_s", 0.0)) for r in kept), default=0.0)
         return step
 
     def log(self, record: dict) -> None:

@@ -15,18 +15,20 @@ from ..data.sources import step_generator, step_rng
 from ..models import build_model
 from ..models.vae_objectives import build_objective
 from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, keep_freed_memory, progress_bar
-from .loop import to_channels_last, wrap_ddp
+from .loop import set_lr, to_channels_last, wrap_ddp
 
 log = logging.getLogger(__name__)
 
 
-def make_optimizers(model, loss_fn, lr: float):
-    """Adam for the VAE; Adam(betas 0.5, 0.9) for a discriminator if the objective has one. The fused
-    CPU/GPU kernels update all of a tensor's moments in one pass instead of a chain of element-wise ops."""
+def make_optimizers(model, loss_fn, lr: float, disc_lr: float | None = None):
+    """Adam for the VAE; Adam(betas 0.5, 0.9) for a discriminator if the objective has one (learning rate
+    ``disc_lr``, default ``lr``). The fused CPU/GPU kernels update all of a tensor's moments in one pass
+    instead of a chain of element-wise ops."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8, fused=True)
     disc_optimizer = None
     if loss_fn.has_discriminator:
-        disc_optimizer = torch.optim.Adam(loss_fn.discriminator.parameters(), lr=lr, betas=(0.5, 0.9), fused=True)
+        disc_optimizer = torch.optim.Adam(loss_fn.discriminator.parameters(), lr=disc_lr or lr, betas=(0.5, 0.9),
+                                          fused=True)  # fmt: skip
     return optimizer, disc_optimizer
 
 
@@ -53,8 +55,15 @@ def train_vae(
     objective: str = "beta-vae",
     objective_params: dict | None = None,
     resume: bool = False,
+    callback=None,
+    callback_every: int = 1000,
 ):
-    """Train a :class:`ConvVAE` on ``source`` into ``out_dir``; returns the trained model (eval mode)."""
+    """Train a :class:`ConvVAE` on ``source`` into ``out_dir``; returns the trained model (eval mode).
+
+    ``callback(step, model) -> dict | None``, when given, runs every ``callback_every`` steps on rank 0 (the
+    model in eval mode, back in train mode afterwards); what it returns is added to that step's log record,
+    with its own time under ``callback_s`` (not counted in ``time_s``, the training time). ``time_s`` and the
+    summary's ``seconds`` count training time over all sessions of a resumed run."""
     settings.validate()
     keep_freed_memory()
     rank, world = distributed_context()
@@ -69,7 +78,7 @@ def train_vae(
         "train": {**vars(settings), "data": source.name, "world_size": world},
     }
     writer = RunWriter(out_dir, config, resume, rank)
-    optimizer, disc_optimizer = make_optimizers(model, loss_fn, settings.lr)
+    optimizer, disc_optimizer = make_optimizers(model, loss_fn, settings.lr, settings.disc_lr)
     modules, optimizers = {"model": model}, {"model": optimizer}
     if disc_optimizer is not None:
         modules["discriminator"], optimizers["discriminator"] = loss_fn.discriminator, disc_optimizer
@@ -79,25 +88,43 @@ def train_vae(
     if loss_fn.has_discriminator and world > 1:
         loss_fn.discriminator = wrap_ddp(loss_fn.discriminator, world)
     model.train()
-    timer, began = StepTimer(), time.perf_counter()
+    timer, began, paused = StepTimer(), time.perf_counter(), 0.0
+    disc_scale = (settings.disc_lr or settings.lr) / settings.lr
     bar = progress_bar(settings.steps, start, settings.progress and rank == 0, f"train vae ({objective})")
     for step in range(start, settings.steps):
+        lr = settings.lr_at(step)
+        set_lr(optimizer, lr)
+        set_lr(disc_optimizer, lr * disc_scale)
         x = to_channels_last(source.batch(settings.batch_size, step_rng(settings.seed, step, rank)))
         generator = step_generator(settings.seed, step, rank)
         terms = train_step(ddp_model, loss_fn, optimizer, disc_optimizer, x, generator)
         timer.add(len(x) * world)
         bar.update(1)
         done = step + 1
+        record = None
         if done % settings.log_every == 0 or done == settings.steps:
             record = {k: float(v.detach()) for k, v in terms.items() if torch.is_tensor(v) and v.dim() == 0}
-            record.update(step=done, images_per_s=round(timer.rate(), 1), time_s=round(time.perf_counter() - began, 2))
+            record.update(step=done, lr=lr, images_per_s=round(timer.rate(), 1),
+                          time_s=round(writer.elapsed_s + time.perf_counter() - began - paused, 2))  # fmt: skip
+        if callback is not None and rank == 0 and (done % callback_every == 0 or done == settings.steps):
+            t0 = time.perf_counter()
+            model.eval()
+            extra = callback(done, model) or {}
+            model.train()
+            spent = time.perf_counter() - t0
+            paused, timer.last = paused + spent, timer.last + spent
+            base = record or {"step": done, "time_s": round(writer.elapsed_s + t0 - began - paused + spent, 2)}
+            record = {**base, **extra, "callback_s": round(spent, 2)}
+        if record is not None:
             writer.log(record)
-            bar.set_postfix(loss=f"{record['loss']:.1f}")
+            if "loss" in record:
+                bar.set_postfix(loss=f"{record['loss']:.1f}")
         if done % settings.checkpoint_every == 0 and done < settings.steps:
             writer.checkpoint(done, modules, optimizers, model)
     bar.close()
     if loss_fn.has_discriminator:
         loss_fn.discriminator = modules["discriminator"]
     writer.checkpoint(settings.steps, modules, optimizers, model)
-    writer.finish(settings.steps, model, {"steps": settings.steps, "seconds": round(time.perf_counter() - began, 2)})
+    seconds = round(writer.elapsed_s + time.perf_counter() - began - paused, 2)
+    writer.finish(settings.steps, model, {"steps": settings.steps, "seconds": seconds})
     return model.eval()

@@ -1,0 +1,195 @@
+"""The model zoo: reference models trained by latentlens' own commands, shipped as package data.
+
+Each model is a normal run folder under ``latentlens/zoo/weights/NAME``: ``config.json``,
+``model.safetensors``, ``log.jsonl``, ``metrics.json`` and ``provenance.json`` (the exact command, the commit,
+steps, wall time, the machine and the metrics measured on it). Nothing is downloaded.
+
+::
+
+    from latentlens import zoo
+    zoo.list_models()                      # [{"name", "kind", "data", "metrics", ...}, ...]
+    model = zoo.load("dsprites-factorvae")  # ConvVAE, eval mode
+    run = zoo.resolve_run("zoo:dsprites-gan")  # a writable run folder (exported once to the cache)
+    zoo.export("dsprites-gan", "runs/gan")      # the same as a folder of your choice
+    zoo.train("dsprites-betavae", "runs/bvae")  # reproduce it from scratch with its recorded recipe
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from ..errors import LatentLensError
+from ..io import read_json, write_json
+from .recipes import RECIPES, Recipe, get_recipe
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+PREFIX = "zoo:"
+RUN_FILES = ("config.json", "model.safetensors", "log.jsonl", "metrics.json", "train_summary.json", "provenance.json")
+
+
+def model_dir(name: str) -> Path:
+    """The packaged folder of zoo model ``name``; a clear error when it is not shipped."""
+    recipe = get_recipe(name)
+    path = WEIGHTS_DIR / recipe.name
+    if not (path / "model.safetensors").is_file():
+        raise LatentLensError(
+            f"zoo model {name!r} is not shipped in this installation; train it with "
+            f"`latentlens zoo train {name} --out DIR`"
+        )
+    return path
+
+
+def available() -> list[str]:
+    """Names of the zoo models whose weights are shipped."""
+    return [name for name in sorted(RECIPES) if (WEIGHTS_DIR / name / "model.safetensors").is_file()]
+
+
+def info(name: str) -> dict:
+    """Provenance of a shipped model: name, kind, data, description, command, commit, steps, wall time,
+    machine, metrics."""
+    path = model_dir(name)
+    recipe = get_recipe(name)
+    prov = read_json(path / "provenance.json") if (path / "provenance.json").is_file() else {}
+    return {"name": recipe.name, "kind": recipe.kind, "data": recipe.data, "description": recipe.description,
+            "metrics": prov.get("metrics", {}), **prov}  # fmt: skip
+
+
+def list_models() -> list[dict]:
+    """One provenance dict per shipped model (see :func:`info`)."""
+    return [info(name) for name in available()]
+
+
+def load(name: str, device: str = "cpu"):
+    """The zoo model ``name`` as a module in eval mode on ``device``."""
+    from ..train.checkpoint import load_model
+
+    return load_model(model_dir(name), device=device)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()[:12]
+
+
+def export(name: str, out: str | os.PathLike) -> Path:
+    """Copy zoo model ``name`` into the run folder ``out`` (created); every command accepts it as ``--run``."""
+    from ..io import atomic_write_bytes, ensure_writable_dir
+
+    source = model_dir(name)
+    out = Path(out)
+    if (out / "model.safetensors").exists() and (out / "config.json").exists():
+        if _digest(out) == _digest(source):
+            return out
+        raise LatentLensError(f"{out} already holds another trained run; choose a new folder")
+    ensure_writable_dir(out)
+    for file in RUN_FILES:
+        if (source / file).is_file():
+            atomic_write_bytes(out / file, (source / file).read_bytes())
+    return out
+
+
+def resolve_run(spec: str | os.PathLike) -> Path:
+    """A run folder for ``--run`` values: ``zoo:NAME`` is exported once to ``$LATENTLENS_CACHE/zoo/NAME-<hash>``
+    (so commands can write their outputs beside it); anything else is taken as a path."""
+    text = str(spec)
+    if not text.startswith(PREFIX):
+        return Path(spec)
+    from ..metrics.factor_predictor import default_cache_dir
+
+    name = text[len(PREFIX) :]
+    source = model_dir(name)
+    return export(name, default_cache_dir() / "zoo" / f"{name}-{_digest(source)}")
+
+
+def _git_commit() -> str:
+    root = Path(__file__).resolve().parents[3]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if out.returncode != 0:
+        return "unknown"
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def machine() -> dict:
+    """What trained a model: platform, CPU count, torch threads and version, and the accelerator if any."""
+    import torch
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "device": device}  # fmt: skip
+
+
+def train(name: str, out: str | os.PathLike, preset: str = "fast", progress: bool = True) -> dict:
+    """Reproduce zoo model ``name`` in ``out`` with its recorded command, score it, write ``provenance.json``.
+
+    An interrupted run resumes when called again. Returns the provenance. ``preset`` is the metrics preset of
+    a VAE's scoring (``fast`` or ``reference``).
+    """
+    from ..cli import main as cli_main
+
+    recipe = get_recipe(name)
+    out = Path(out)
+    argv = recipe.argv(str(out))
+    if not progress:
+        argv.append("--no-progress")
+    if (out / "config.json").is_file() and not (out / "train_summary.json").is_file():
+        argv.append("--resume")
+    if not (out / "train_summary.json").is_file():
+        began = time.perf_counter()
+        code = cli_main(argv)
+        if code != 0:
+            raise LatentLensError(f"training zoo model {name} failed (exit {code})")
+        log.info("trained %s in %.0f s", name, time.perf_counter() - began)
+    summary = read_json(out / "train_summary.json")
+    metrics = score(recipe, out, preset, progress)
+    provenance = {
+        "name": recipe.name, "kind": recipe.kind, "data": recipe.data, "description": recipe.description,
+        "command": "latentlens " + " ".join(recipe.argv("OUT")), "commit": _git_commit(),
+        "steps": summary.get("steps"), "wall_time_s": summary.get("seconds"), "machine": machine(),
+        "trained_at": time.strftime("%Y-%m-%d"), "metrics": metrics,
+    }  # fmt: skip
+    write_json(out / "provenance.json", provenance)
+    return provenance
+
+
+def score(recipe: Recipe, run_dir: Path, preset: str = "fast", progress: bool = False) -> dict:
+    """The metrics a recipe records (see :mod:`latentlens.zoo.recipes`)."""
+    if recipe.score == "disentanglement":
+        from ..commands.evaluate import evaluate_run
+        from ..metrics.harness import SCORE_KEYS
+
+        result = evaluate_run(run_dir, "all", preset, "mean", 0, progress)
+        values = {k: round(float(result[k]), 4) for keys in SCORE_KEYS.values() for k in keys if k in result}
+        return {"preset": preset, "seed": 0, **values}
+    if recipe.score == "gan_shapes":
+        from ..metrics.sample_statistics import gan_shape_statistics
+        from ..train.checkpoint import load_model
+
+        return gan_shape_statistics(load_model(run_dir), n=10_000)
+    if recipe.score == "factor_predictor":
+        from ..metrics.factor_predictor import predictor_accuracy
+        from ..train.checkpoint import load_model
+
+        return {k: round(v, 4) for k, v in predictor_accuracy(load_model(run_dir)).items()}
+    raise LatentLensError(f"unknown score {recipe.score!r}")
+
+
+def dumps(models: list[dict]) -> str:
+    return json.dumps(models, indent=2, sort_keys=True)
+
+
+__all__ = ["RECIPES", "available", "export", "info", "list_models", "load", "machine", "resolve_run", "train"]

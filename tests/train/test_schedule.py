@@ -1,0 +1,82 @@
+"""Learning-rate schedules, the discriminator learning rate and the training callback."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings as hsettings, strategies as st
+
+from latentlens.data.sources import TensorSource
+from latentlens.errors import LatentLensError
+from latentlens.io import read_json, read_jsonl
+from latentlens.train.loop import TrainSettings
+from latentlens.train.vae import train_vae
+
+
+def _tiny_source(n=32):
+    g = torch.Generator().manual_seed(0)
+    return TensorSource((torch.rand(n, 1, 32, 32, generator=g) > 0.7).to(torch.uint8) * 255)
+
+
+@given(steps=st.integers(2, 5000), warm=st.floats(0, 0.9), lr=st.floats(1e-6, 1.0), final=st.floats(0, 1))
+@hsettings(max_examples=60, deadline=None)
+def test_cosine_schedule_warms_up_then_decays_to_its_floor(steps, warm, lr, final):
+    warmup = int(warm * (steps - 1))
+    s = TrainSettings(steps=steps, lr=lr, lr_schedule="cosine", warmup_steps=warmup, lr_final_fraction=final).validate()
+    rates = [s.lr_at(i) for i in range(steps)]
+    assert all(0 < r <= lr * (1 + 1e-12) for r in rates if final > 0 or r > 0)
+    if warmup:
+        assert all(a <= b + 1e-15 for a, b in zip(rates[:warmup], rates[1 : warmup + 1]))
+        assert rates[warmup - 1] == pytest.approx(lr)
+    after = rates[warmup:]
+    assert all(a >= b - 1e-15 for a, b in zip(after, after[1:]))
+    assert after[0] == pytest.approx(lr)
+    assert s.lr_at(steps) == pytest.approx(lr * final, abs=1e-15)
+
+
+def test_constant_schedule_is_the_default():
+    s = TrainSettings(steps=100, lr=3e-4).validate()
+    assert {s.lr_at(i) for i in range(100)} == {3e-4}
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"lr_schedule": "linear"}, "lr-schedule"), ({"warmup_steps": 10}, "warmup"), ({"lr": math.inf}, "--lr"),
+     ({"disc_lr": -1.0}, "disc-lr"), ({"lr_final_fraction": 2.0}, "lr_final_fraction")],
+)  # fmt: skip
+def test_bad_schedules_are_refused(kwargs, match):
+    with pytest.raises(LatentLensError, match=match):
+        TrainSettings(steps=10, **kwargs).validate()
+
+
+def test_vae_follows_the_schedule_and_the_discriminator_lr(tmp_path):
+    settings = TrainSettings(steps=8, batch_size=8, lr=1e-3, lr_schedule="cosine", warmup_steps=2, disc_lr=1e-4,
+                             log_every=1, progress=False)  # fmt: skip
+    train_vae(_tiny_source(), tmp_path, settings, {"image_size": 32}, "factorvae", {"disc_width": 16})
+    log = read_jsonl(tmp_path / "log.jsonl")
+    assert [r["lr"] for r in log] == pytest.approx([settings.lr_at(i) for i in range(8)])
+    assert read_json(tmp_path / "config.json")["train"]["disc_lr"] == 1e-4
+
+
+def test_callback_runs_in_eval_mode_and_its_time_is_not_training_time(tmp_path):
+    import time
+
+    seen = []
+
+    def callback(step, model):
+        seen.append((step, model.training))
+        time.sleep(0.3)
+        return {"probe": step * 2}
+
+    settings = TrainSettings(steps=6, batch_size=8, log_every=3, progress=False)
+    began = time.perf_counter()
+    model = train_vae(_tiny_source(), tmp_path, settings, {"image_size": 32}, callback=callback, callback_every=2)
+    wall = time.perf_counter() - began
+    assert seen == [(2, False), (4, False), (6, False)]
+    assert not model.training
+    log = read_jsonl(tmp_path / "log.jsonl")
+    assert [r["step"] for r in log] == [2, 3, 4, 6]
+    assert [r.get("probe") for r in log] == [4, None, 8, 12]
+    assert all(r["callback_s"] >= 0.3 for r in log if "probe" in r)
+    assert read_json(tmp_path / "train_summary.json")["seconds"] < log[-1]["time_s"] + 0.3
+    assert log[-1]["time_s"] <= wall - 0.9  # the 0.9 s of callbacks are not training time

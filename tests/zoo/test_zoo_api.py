@@ -1,0 +1,96 @@
+"""The zoo's API on a stand-in zoo (a tiny trained run in a temporary weights folder)."""
+
+import json
+
+import pytest
+import torch
+
+from latentlens import zoo
+from latentlens.data.sources import TensorSource
+from latentlens.errors import LatentLensError
+from latentlens.io import write_json
+from latentlens.train.loop import TrainSettings
+from latentlens.train.vae import train_vae
+
+
+@pytest.fixture
+def tiny_zoo(tmp_path, monkeypatch):
+    weights = tmp_path / "weights"
+    run = weights / "dsprites-betavae"
+    g = torch.Generator().manual_seed(0)
+    source = TensorSource((torch.rand(16, 1, 32, 32, generator=g) > 0.7).to(torch.uint8) * 255)
+    train_vae(source, run, TrainSettings(steps=2, batch_size=4, progress=False), {"image_size": 32})
+    write_json(run / "provenance.json", {"command": "latentlens train vae ...", "metrics": {"mig": 0.5}})
+    monkeypatch.setattr(zoo, "WEIGHTS_DIR", weights)
+    monkeypatch.setenv("LATENTLENS_CACHE", str(tmp_path / "cache"))
+    return run
+
+
+def test_list_load_and_info(tiny_zoo):
+    assert zoo.available() == ["dsprites-betavae"]
+    [entry] = zoo.list_models()
+    assert entry["name"] == "dsprites-betavae" and entry["kind"] == "vae" and entry["data"] == "dsprites"
+    assert entry["metrics"] == {"mig": 0.5}
+    model = zoo.load("dsprites-betavae")
+    assert not model.training and model.latent_dim == 10
+
+
+def test_unknown_and_unshipped_models_are_clear_errors(tiny_zoo):
+    with pytest.raises(LatentLensError, match="unknown zoo model 'nope'"):
+        zoo.load("nope")
+    with pytest.raises(LatentLensError, match="not shipped.*zoo train dsprites-gan"):
+        zoo.load("dsprites-gan")
+
+
+def test_export_and_resolve_give_a_run_folder_every_command_reads(tiny_zoo, tmp_path):
+    from latentlens.train.checkpoint import load_model
+
+    out = zoo.export("dsprites-betavae", tmp_path / "exported")
+    assert (out / "provenance.json").is_file() and (out / "log.jsonl").is_file()
+    assert not (out / "checkpoint.safetensors").exists()
+    a, b = load_model(out), zoo.load("dsprites-betavae")
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert zoo.export("dsprites-betavae", out) == out  # same model again: fine
+    run = zoo.resolve_run("zoo:dsprites-betavae")
+    assert run.is_dir() and run.parent == tmp_path / "cache" / "zoo"
+    assert zoo.resolve_run("zoo:dsprites-betavae") == run
+    assert zoo.resolve_run(str(tmp_path)) == tmp_path
+
+
+def test_export_refuses_a_folder_holding_another_model(tiny_zoo, tmp_path):
+    other = tmp_path / "other"
+    zoo.export("dsprites-betavae", other)
+    (other / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(LatentLensError, match="another trained run"):
+        zoo.export("dsprites-betavae", other)
+
+
+def test_cli_list_json_and_export(tiny_zoo, tmp_path, capsys):
+    from latentlens.cli import main
+
+    assert main(["zoo", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [m["name"] for m in listed] == ["dsprites-betavae"]
+    assert {"name", "kind", "data", "metrics"} <= set(listed[0])
+    assert main(["zoo", "export", "dsprites-betavae", "--out", str(tmp_path / "e")]) == 0
+    assert (tmp_path / "e" / "model.safetensors").is_file()
+    assert main(["zoo", "export", "nope", "--out", str(tmp_path / "f")]) == 2
+    assert "unknown zoo model" in capsys.readouterr().err
+
+
+def test_recipes_are_valid_train_commands():
+    from latentlens.cli import build_parser
+
+    parser = build_parser()
+    for recipe in zoo.RECIPES.values():
+        args = parser.parse_args(recipe.argv("/tmp/x"))
+        assert args.command == "train" and args.out == "/tmp/x"
+
+
+def test_run_option_takes_a_zoo_name(tiny_zoo, tmp_path):
+    from latentlens.cli import main
+
+    assert main(["report", "--run", "zoo:dsprites-betavae"]) == 0
+    [exported] = (tmp_path / "cache" / "zoo").iterdir()
+    assert exported.name.startswith("dsprites-betavae-") and (exported / "report.html").is_file()
+    assert not (tiny_zoo / "report.html").exists()  # the packaged folder is never written
