@@ -52,32 +52,49 @@ from .generators import frozen
 log = logging.getLogger(__name__)
 
 DEFORMATOR_KINDS = ("ortho", "proj", "linear")
+VOYNOV_INITS = ("auto", "identity", "random", "sefa", "ganspace")
 ORTHOGONALITY = ("none", "nog", "olr")
 
 
 class LinearDeformator(nn.Module):
-    """Maps a one-hot shift ``eps e_k`` to a latent shift ``eps a_k``; ``directions()`` is ``(K, D)``."""
+    """Maps a one-hot shift ``eps e_k`` to a latent shift ``eps a_k``; ``directions()`` is ``(K, D)``.
 
-    def __init__(self, latent_dim: int, n_directions: int, kind: str = "ortho", random_init: bool = False):
+    ``init_basis`` (``(K, D)``, orthonormal rows) starts the deformator at those directions instead of the
+    coordinate axes: for ``"ortho"`` the matrix becomes ``Q expm(S - S^T)[:, :K]`` with ``Q`` a fixed
+    orthogonal completion of ``init_basis^T`` and ``S`` near 0; for ``"proj"``/``"linear"`` the weight starts
+    at ``init_basis^T``.
+    """
+
+    def __init__(self, latent_dim: int, n_directions: int, kind: str = "ortho", random_init: bool = False,
+                 init_basis: torch.Tensor | None = None):  # fmt: skip
         super().__init__()
         if kind not in DEFORMATOR_KINDS:
             raise LatentLensError(f"unknown deformator {kind!r} (use {', '.join(DEFORMATOR_KINDS)})")
         if kind == "ortho" and n_directions > latent_dim:
             raise LatentLensError(f"an orthonormal deformator has at most {latent_dim} directions, got {n_directions}")
         self.kind, self.latent_dim, self.n_directions = kind, latent_dim, n_directions
+        base = torch.eye(latent_dim)
+        if init_basis is not None:
+            init_basis = torch.as_tensor(init_basis, dtype=torch.float64)
+            if init_basis.shape[1] != latent_dim or init_basis.shape[0] > n_directions:
+                raise LatentLensError(f"init_basis must be (<= {n_directions}, {latent_dim}), got {tuple(init_basis.shape)}")
+            base = orthogonal_completion(init_basis).float()
+        self.register_buffer("base", base)
         if kind == "ortho":
             self.weight = nn.Parameter(torch.randn(latent_dim, latent_dim) * (1.0 if random_init else 0.001))
         else:
             init = 0.1 * torch.randn(latent_dim, n_directions) if random_init else torch.eye(latent_dim, n_directions)
             if not random_init and n_directions > latent_dim:
                 init[:, latent_dim:] = 0.1 * torch.randn(latent_dim, n_directions - latent_dim)
+            if init_basis is not None:
+                init[:, : len(init_basis)] = init_basis.T.float()
             self.weight = nn.Parameter(init)
 
     def matrix(self) -> torch.Tensor:
         """The ``D x K`` deformator matrix (columns = directions)."""
         if self.kind == "ortho":
             skew = self.weight - self.weight.T
-            return torch.linalg.matrix_exp(skew)[:, : self.n_directions]
+            return self.base @ torch.linalg.matrix_exp(skew)[:, : self.n_directions]
         if self.kind == "proj":
             return self.weight / self.weight.norm(dim=0, keepdim=True).clamp_min(1e-8)
         return self.weight
@@ -87,6 +104,15 @@ class LinearDeformator(nn.Module):
 
     def forward(self, k: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         return eps[:, None] * self.directions()[k]
+
+
+def orthogonal_completion(rows: torch.Tensor) -> torch.Tensor:
+    """A ``D x D`` orthogonal matrix whose first ``K`` columns are the orthonormal ``rows`` (``K x D``)."""
+    k, d = rows.shape
+    g = torch.Generator().manual_seed(0)
+    filler = torch.randn(d, d - k, generator=g, dtype=rows.dtype)
+    q, r = torch.linalg.qr(torch.cat([rows.T, filler], dim=1))
+    return q * torch.sign(torch.diagonal(r)).where(torch.diagonal(r) != 0, torch.ones(()))[None, :].to(q.dtype)
 
 
 class FixedDirections(nn.Module):
@@ -319,7 +345,14 @@ class Voynov(DirectionFinder):
     shift_scale, min_shift, shift_weight: ``eps ~ U[-6, 6]``, ``|eps| >= 0.5``, ``lambda = 0.25``.
     lr: Adam learning rate of the reconstructor (1e-4); ``deformator_lr`` of the deformator (default: ``lr``).
     reconstructor_width, reconstructor_size: LeNet width multiplier; optional input resize (e.g. 32).
-    random_init: start from a random matrix instead of (near) the coordinate axes.
+    init: where the deformator starts. ``"identity"``: (near) the coordinate axes, the paper code's default;
+        ``"random"``: a random matrix (the code's ``random_init``); ``"sefa"`` / ``"ganspace"``: a warm start
+        at those methods' directions; ``"auto"`` (default): ``"sefa"`` when the generator exposes an affine
+        first layer, else ``"identity"``. The objective only asks for directions whose effects are easy to
+        tell apart; equally distinguishable mixtures (two diagonal translations instead of x and y) score as
+        well as the pure factors, so from the coordinate axes the deformator often stays near its start, and
+        a warm start at the generator's principal directions aligns with the true ones (``make bench``:
+        ``voynov_alignment``).
     ordering: ``"effect"`` (default), ``"rca"`` or ``"none"`` (the method itself has no order).
     n_eval: fresh samples for the final per-direction reconstructor accuracy.
     pair_forward: ``"split"`` (default) or ``"batched"`` (see the module docstring).
@@ -349,7 +382,7 @@ class Voynov(DirectionFinder):
         deformator_lr: float | None = None,
         reconstructor_width: int = 2,
         reconstructor_size: int | None = None,
-        random_init: bool = False,
+        init: str = "auto",
         ordering: str = "effect",
         n_eval: int = 1000,
         pair_forward: str = "split",
@@ -368,7 +401,7 @@ class Voynov(DirectionFinder):
         self.deformator_lr = deformator_lr
         self.reconstructor_width = reconstructor_width
         self.reconstructor_size = reconstructor_size
-        self.random_init = random_init
+        self.init = init
         self.ordering = ordering
         self.n_eval = n_eval
         self.pair_forward = pair_forward
@@ -388,9 +421,10 @@ class Voynov(DirectionFinder):
             raise LatentLensError("n_steps must be >= 1 and batch_size >= 2")
         d = generator.latent_dim
         k = self._check_k(d, allow_more=self.deformator != "ortho")
+        init, init_basis = self._initial_basis(generator, min(k, d), seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            deformator = LinearDeformator(d, k, self.deformator, self.random_init)
+            deformator = LinearDeformator(d, k, self.deformator, init == "random", init_basis)
             recon = Reconstructor(infer_channels(generator), k, self.reconstructor_width, self.reconstructor_size)
         recon = recon.to(memory_format=torch.channels_last)
         history = train_shift_model(
@@ -414,6 +448,32 @@ class Voynov(DirectionFinder):
             "extra": {
                 "rca_train": evaluation["rca"], "per_direction_accuracy": evaluation["per_direction_accuracy"],
                 "shift_mae": evaluation["shift_mae"],
-                "final_loss": history[-1]["loss"] if history else math.nan,
+                "final_loss": history[-1]["loss"] if history else math.nan, "init": init,
             },
         }  # fmt: skip
+
+    def _initial_basis(self, generator, k: int, seed: int) -> tuple[str, torch.Tensor | None]:
+        """The resolved ``init`` and the ``(<= k, D)`` orthonormal warm-start basis (None for identity/random).
+        A first layer narrower than ``k`` gives that many warm-start directions; the rest start at random."""
+        if self.init not in VOYNOV_INITS:
+            raise LatentLensError(f"unknown init {self.init!r} (use {', '.join(VOYNOV_INITS)})")
+        init = self.init
+        layer = getattr(generator, "first_layer", None)
+        if init == "auto":
+            init = "ganspace" if layer is not None and hasattr(generator, "features") else "identity"
+        if init in ("identity", "random"):
+            return init, None
+        from .base import build_finder
+
+        n = k
+        if init == "ganspace":
+            if layer is None or not hasattr(generator, "features"):
+                raise LatentLensError("init='ganspace' needs a generator with a detectable first layer")
+            with torch.inference_mode():
+                width = generator.features(generator.sample_latents(2, torch_generator(seed, 5)).float(), layer)
+            n = min(k, width.flatten(1).shape[1])
+        basis = build_finder(init, n_directions=n, random_state=seed)._fit(generator, seed)["basis"].double()
+        q, _ = torch.linalg.qr(basis.T)  # orthonormalise (GANSpace's regression directions need not be)
+        signs = torch.sign((q.T * basis).sum(1, keepdim=True))
+        signs[signs == 0] = 1
+        return init, (q.T * signs).float()
