@@ -80,3 +80,40 @@ def test_callback_runs_in_eval_mode_and_its_time_is_not_training_time(tmp_path):
     assert all(r["callback_s"] >= 0.3 for r in log if "probe" in r)
     assert read_json(tmp_path / "train_summary.json")["seconds"] < log[-1]["time_s"] + 0.3
     assert log[-1]["time_s"] <= wall - 0.9  # the 0.9 s of callbacks are not training time
+
+
+def test_disentanglement_probe_logs_scores_during_training(tmp_path):
+    from latentlens.data.sources import DSpritesSource
+    from latentlens.train.vae import disentanglement_probe
+
+    source = DSpritesSource()
+    small = {"factor_vae": {"num_train": 40, "num_eval": 20, "num_variance_estimate": 200, "batch_size": 16},
+             "mig": {"num_train": 200}}  # fmt: skip
+    probe = disentanglement_probe(source.dataset, overrides=small)
+    settings = TrainSettings(steps=4, batch_size=8, log_every=4, progress=False)
+    train_vae(source, tmp_path, settings, {"latent_dim": 4}, callback=probe, callback_every=2)
+    log = read_jsonl(tmp_path / "log.jsonl")
+    assert [r["step"] for r in log] == [2, 4]
+    for record in log:
+        assert 0.0 <= record["eval_factor_vae_score"] <= 1.0 and 0.0 <= record["eval_mig"] <= 1.0
+    from latentlens.train.checkpoint import load_model
+
+    model = load_model(tmp_path)
+    assert probe(4, model) == probe(4, model)  # a fixed seed: the score depends on the model only
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [(["gan", "--data", "dsprites", "--eval-every", "5"], "--eval-every"),
+     (["vae", "--data", "dsprites", "--eval-every", "-1"], "--eval-every"),
+     (["gan", "--data", "dsprites", "--disc-lr", "1e-4"], "--disc-lr"),
+     (["vae", "--data", "dsprites", "--disc-lr", "1e-4"], "--disc-lr"),
+     (["vae", "--data", "dsprites", "--steps", "10", "--warmup-steps", "10"], "--warmup-steps")],
+)  # fmt: skip
+def test_training_options_are_checked_before_any_work(tmp_path, capsys, argv, message):
+    from latentlens.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", *argv, "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()

@@ -128,3 +128,20 @@ def train_vae(
     seconds = round(writer.elapsed_s + time.perf_counter() - began - paused, 2)
     writer.finish(settings.steps, model, {"steps": settings.steps, "seconds": seconds})
     return model.eval()
+
+
+def disentanglement_probe(dataset, metrics=("factor_vae", "mig"), preset: str = "fast", seed: int = 0,
+                          overrides: dict | None = None):  # fmt: skip
+    """A training callback that scores the model's encoder mean on ground-truth ``dataset`` (the metrics
+    harness with a fixed seed, so successive scores differ only by the model), returning
+    ``{"eval_<score>": value}`` for the log."""
+    from ..metrics import evaluate_representation, vae_representation
+    from ..metrics.harness import SCORE_KEYS
+
+    def probe(step, model):
+        result = evaluate_representation(dataset, vae_representation(model), list(metrics), preset, seed,
+                                         overrides=overrides)  # fmt: skip
+        keys = [k for m in metrics for k in SCORE_KEYS[m]]
+        return {f"eval_{k}": round(float(result[k]), 4) for k in keys}
+
+    return probe
