@@ -22,9 +22,20 @@ from safetensors.torch import save as _st_save
 from .errors import LatentLensError
 
 FORMAT_VERSION = 1
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-FILE_MODE = 0o666 & ~_UMASK  # what open() would give; mkstemp's temporary files start as 0600
+
+
+def _file_mode() -> int:
+    """What ``open()`` would give a new file (``0o666`` minus the umask); mkstemp's files start as 0600.
+    Read from ``/proc/self/status`` where it exists, so the process umask is never changed, not even briefly."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # platforms without /proc: read it back at once
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextmanager
@@ -39,7 +50,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield Path(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
-        os.chmod(tmp, FILE_MODE)
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

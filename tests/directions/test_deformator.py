@@ -95,6 +95,52 @@ def test_voynov_orthogonality_options_run(blob_generator, orth):
         Voynov(orthogonality=orth, n_steps=2).fit(blob_generator)
 
 
+def test_nog_in_training_hands_the_optimizer_the_polar_factor_of_the_gradient(blob_generator, monkeypatch):
+    """Inside the Voynov loop every deformator gradient the optimizer sees is U V^T of the raw gradient."""
+    from latentlens.directions import deformator as dm
+
+    seen = []
+    original = dm.nearest_orthogonal_gradient
+
+    def spy(param):
+        raw = param.grad.detach().double().clone()
+        original(param)
+        seen.append((raw, param.grad.detach().double().clone()))
+
+    monkeypatch.setattr(dm, "nearest_orthogonal_gradient", spy)
+    Voynov(deformator="linear", orthogonality="nog", n_steps=5, batch_size=8, n_eval=16, random_state=0).fit(
+        blob_generator
+    )
+    assert len(seen) == 5
+    for raw, used in seen:
+        u, _, vh = torch.linalg.svd(raw, full_matrices=False)
+        torch.testing.assert_close(used, u @ vh, atol=1e-5, rtol=0)
+        torch.testing.assert_close(used.T @ used, torch.eye(4, dtype=torch.float64), atol=1e-5, rtol=0)
+
+
+def test_olr_in_training_sets_the_deformator_step_by_the_rule(blob_generator, monkeypatch):
+    """Each step's deformator learning rate is eta* = ab / (ac + 2b^2) when 0 < eta* < lr, else lr."""
+    seen = []
+    original_step = torch.optim.Adam.step
+
+    def step(self, *args, **kwargs):
+        if len(self.param_groups) == 2:
+            w = self.param_groups[1]["params"][0]
+            wv, gv = w.detach().double().flatten(), w.grad.detach().double().flatten()
+            a, b, c = wv @ wv, gv @ wv, gv @ gv
+            eta = float(a * b / (a * c + 2 * b * b))
+            seen.append((self.param_groups[1]["lr"], eta))
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    Voynov(deformator="proj", orthogonality="olr", n_steps=8, batch_size=8, lr=1e-4, deformator_lr=0.5,
+           n_eval=16, random_state=0).fit(blob_generator)  # fmt: skip
+    assert len(seen) == 8
+    for used, eta in seen:
+        assert used == pytest.approx(eta if 0 < eta < 0.5 else 0.5, rel=1e-9)
+    assert any(0 < eta < 0.5 for _, eta in seen)  # the rule did take effect at least once
+
+
 def test_image_effect_ranks_the_dead_axis_last():
     class PartlyDead(BlobGenerator):
         def forward(self, z):

@@ -161,3 +161,10 @@ def test_adapters_for_latentlens_models_and_plain_modules():
         m(torch.zeros(1, 3))
     with pytest.raises(LatentLensError, match="no layer"):
         m.features(torch.zeros(1, 2), "nope")
+
+
+@pytest.mark.parametrize("name", method_names())
+def test_misspelt_parameters_are_refused_with_the_valid_names(name):
+    with pytest.raises(LatentLensError, match=r"no parameter 'n_direction'.*valid: .*n_directions"):
+        build_finder(name, n_direction=3)
+    build_finder(name, n_directions=3, random_state=0, show_progress=False, n_steps=5)  # generic options pass

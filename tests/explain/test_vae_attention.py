@@ -180,3 +180,10 @@ def test_official_map_features_single_backward_matches_sum_of_targets(vae, image
     basis = torch.eye(6, dtype=torch.float64)
     feats = official_map_features(mu, cap.activation, basis)
     assert feats.shape == (5, 1, 8, 8)
+    # one backward per target, gradients summed: by linearity the same as the single backward
+    grads = [torch.autograd.grad((mu @ row).sum(), cap.activation, retain_graph=True)[0] for row in basis]
+    g = torch.stack(grads).sum(0)
+    g = g / (g.pow(2).mean().sqrt() + 1e-5)
+    expected = (g.mean(dim=(-2, -1), keepdim=True) * cap.activation).sum(dim=1, keepdim=True)
+    torch.testing.assert_close(feats, expected, rtol=1e-9, atol=1e-12)
+    assert feats.abs().max() > 0  # a map of zeros would match trivially

@@ -368,12 +368,21 @@ def _plain(obj):
     return repr(obj)
 
 
+# Options the CLI and the benchmarks pass to every method; a method without them simply does not use them.
+GENERIC_PARAMS = frozenset({"n_directions", "random_state", "show_progress", "n_steps"})
+
+
 def build_finder(name: str, **params) -> DirectionFinder:
-    """Instantiate the registered finder ``name`` with the subset of ``params`` it accepts."""
+    """Instantiate the registered finder ``name``. ``None`` values and the generic options
+    (:data:`GENERIC_PARAMS`) a method does not take are dropped; any other parameter the method does not
+    take is an error naming the valid ones (a misspelt option never passes silently)."""
     import latentlens.directions  # noqa: F401  (importing the package registers every method)
 
     from ..registry import get
 
     cls = get("directions", name)
     accepted = set(cls._param_names())
+    unknown = sorted(k for k in params if k not in accepted and k not in GENERIC_PARAMS)
+    if unknown:
+        raise LatentLensError(f"{name} has no parameter {', '.join(map(repr, unknown))} (valid: {', '.join(sorted(accepted))})")
     return cls(**{k: v for k, v in params.items() if k in accepted and v is not None})

@@ -88,7 +88,15 @@ class ModuleGenerator:
 
     # -- protocol ---------------------------------------------------------------------------------------
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` codes from the standard normal prior, on CPU in float32."""
+        """``n`` codes from the module's own prior when it defines ``sample_latents(n, generator)``, else from
+        the standard normal; on CPU in float32."""
+        own = getattr(self.module, "sample_latents", None)
+        if callable(own):
+            z = torch.as_tensor(own(n, generator)).float().cpu()
+            if z.shape != (n, self.latent_dim):
+                raise LatentLensError(f"{type(self.module).__name__}.sample_latents({n}) returned shape "
+                                      f"{tuple(z.shape)}, expected ({n}, {self.latent_dim})")  # fmt: skip
+            return z
         return torch.randn(n, self.latent_dim, generator=generator)
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from ..data.sources import step_generator, step_rng
 from ..errors import LatentLensError
 from ..models import build_model
-from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, keep_freed_memory, progress_bar
+from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, progress_bar
 from .loop import set_lr, to_channels_last, wrap_ddp
 
 
@@ -42,7 +42,6 @@ def train_gan(
     settings.validate()
     if not r1_gamma >= 0:
         raise LatentLensError(f"--r1-gamma must be non-negative, got {r1_gamma}")
-    keep_freed_memory()
     rank, world = distributed_context()
     model_config = {"in_channels": source.channels, **(model_config or {})}
     torch.manual_seed(settings.seed)

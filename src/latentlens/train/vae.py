@@ -14,7 +14,7 @@ import torch
 from ..data.sources import step_generator, step_rng
 from ..models import build_model
 from ..models.vae_objectives import build_objective
-from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, keep_freed_memory, progress_bar
+from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, progress_bar
 from .loop import set_lr, to_channels_last, wrap_ddp
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,6 @@ def train_vae(
     with its own time under ``callback_s`` (not counted in ``time_s``, the training time). ``time_s`` and the
     summary's ``seconds`` count training time over all sessions of a resumed run."""
     settings.validate()
-    keep_freed_memory()
     rank, world = distributed_context()
     model_config = {"in_channels": source.channels, "image_size": source.image_size, **(model_config or {})}
     torch.manual_seed(settings.seed)
