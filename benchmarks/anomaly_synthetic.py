@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latentlens.commands.anomaly import evaluate_run, fit_category
+from latentlens.workflows.anomaly import evaluate_run, fit_category
 from latentlens.data.defects import CATEGORIES, generate_benchmark
 from latentlens.explain.anomaly import DEFAULT_METHOD, METHODS
 from latentlens.io import write_json

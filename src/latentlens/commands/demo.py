@@ -45,7 +45,7 @@ def _lazy(module: str, function: str):
     def step(run_dir: Path, args) -> None:
         import importlib
 
-        getattr(importlib.import_module(f"latentlens.commands.{module}"), function)(run_dir, args)
+        getattr(importlib.import_module(f"latentlens.workflows.{module}"), function)(run_dir, args)
 
     return step
 

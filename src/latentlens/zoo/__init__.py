@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import platform
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -169,7 +168,7 @@ def train(name: str, out: str | os.PathLike, preset: str = "fast", progress: boo
 def score(recipe: Recipe, run_dir: Path, preset: str = "fast", progress: bool = False) -> dict:
     """The metrics a recipe records (see :mod:`latentlens.zoo.recipes`)."""
     if recipe.score == "disentanglement":
-        from ..commands.evaluate import evaluate_run
+        from ..workflows.evaluate import evaluate_run
         from ..metrics.harness import SCORE_KEYS
 
         result = evaluate_run(run_dir, "all", preset, "mean", 0, progress)
