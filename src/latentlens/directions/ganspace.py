@@ -25,6 +25,8 @@ only up to the hooked layer.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -101,7 +103,14 @@ class GANSpace(DirectionFinder):
         if self.layer in (None, "latent"):
             return None
         if self.layer == "auto":
-            return getattr(generator, "first_layer", None)
+            layer = getattr(generator, "first_layer", None)
+            if layer is None:
+                raise LatentLensError(
+                    "GANSpace found no first layer reading the latent in this generator: pass layer='<name>' "
+                    "(a layer whose activations to decompose) or layer='latent' (PCA of the latent samples, "
+                    "meaningful only for a non-isotropic prior)"
+                )
+            return layer
         return self.layer
 
     def _fit(self, generator, seed: int) -> dict:
@@ -120,6 +129,13 @@ class GANSpace(DirectionFinder):
         zc = (z - z.mean(0)).numpy()
         cov = zc.T @ zc / (len(zc) - 1)
         vals, vecs = pca_top(cov, k)
+        spectrum = np.linalg.eigvalsh(cov)
+        # an isotropic prior's sample eigenvalues spread to about (1 +- sqrt(D/n))^2 (Marchenko-Pastur): a
+        # spectrum inside that band (with margin) has no preferred axes
+        r = 1.5 * np.sqrt(z.shape[1] / z.shape[0])
+        if r < 0.9 and spectrum[-1] < ((1 + r) / (1 - r)) ** 2 * max(spectrum[0], 1e-12):
+            warnings.warn("GANSpace on the latent: the prior is (nearly) isotropic, so its principal axes are "
+                          "arbitrary; use layer='auto' or a named layer", stacklevel=4)  # fmt: skip
         basis = sign_convention(torch.from_numpy(vecs))
         total = float(np.trace(cov))
         return {
