@@ -84,8 +84,11 @@ class AttentionResult:
 # ----------------------------------------------------------------------------------------------- hooks
 
 
-def resolve_layer(model: nn.Module, name: str) -> nn.Module:
-    """The sub-module called ``name`` (dotted path); unknown names raise :class:`LatentLensError`."""
+def resolve_layer(model: nn.Module, name) -> nn.Module:
+    """The sub-module called ``name`` (dotted path), or ``name`` itself when it is a module; unknown names
+    raise :class:`LatentLensError`."""
+    if isinstance(name, nn.Module):
+        return name
     modules = dict(model.named_modules())
     if name not in modules or name == "":
         conv_like = [n for n, m in modules.items() if n and isinstance(m, (nn.Conv2d, nn.ReLU))]
@@ -93,8 +96,10 @@ def resolve_layer(model: nn.Module, name: str) -> nn.Module:
     return modules[name]
 
 
-def linear_successor(model: nn.Module, name: str) -> str | None:
+def linear_successor(model: nn.Module, name) -> str | None:
     """Name of the ``Conv2d`` that directly follows ``name`` inside an ``nn.Sequential``, if any."""
+    if not isinstance(name, str):
+        return None
     parent_name, _, last = name.rpartition(".")
     if not last.isdigit():
         return None
@@ -126,10 +131,18 @@ class LayerCapture:
     def _on_layer(self, module, inputs, output):
         if not torch.is_tensor(output):
             raise LatentLensError(f"layer {self.layer!r} does not return a single tensor")
+        if output.dim() != 4:
+            raise LatentLensError(
+                f"layer {self.layer!r} outputs shape {tuple(output.shape)}, not a (N, C, H, W) feature map: "
+                "attention maps need a convolutional layer of the encoder (before it is flattened)"
+            )
         if self.detach:
             output = output.detach().requires_grad_(True)
         self.activation = output
-        return output
+        # the network continues with a copy, so that an in-place operation after the layer (ReLU(inplace=True))
+        # cannot overwrite the activation the maps are computed from
+        self._passed_on = output.clone()
+        return self._passed_on
 
     def _on_successor(self, module, inputs, output):
         self._successor_input = inputs[0] if inputs else None
@@ -138,9 +151,10 @@ class LayerCapture:
     @property
     def successor_ok(self) -> bool:
         """True when the successor consumed exactly the recorded activation in the last forward."""
-        return self.successor_output is not None and self._successor_input is self.activation
+        return self.successor_output is not None and self._successor_input is getattr(self, "_passed_on", None)
 
     def __enter__(self) -> "LayerCapture":
+        self.activation = self.successor_output = self._successor_input = None
         module = resolve_layer(self.model, self.layer)
         self._handles.append(module.register_forward_hook(self._on_layer))
         if self.successor is not None:
@@ -185,6 +199,11 @@ def target_basis(target, latent_dim: int, dtype=torch.float32, device=None) -> t
         target = list(range(latent_dim))
     if isinstance(target, int):
         target = [target]
+    if hasattr(target, "basis") and hasattr(target, "label"):  # a Directions artifact: explain each direction
+        basis = torch.as_tensor(target.basis).to(dtype=dtype, device=device)
+        if basis.dim() != 2 or basis.shape[1] != latent_dim:
+            raise LatentLensError(f"these directions live in a {basis.shape[-1]}-d space; the latent has {latent_dim}")
+        return basis, [target.label(k) for k in range(basis.shape[0])]
     if torch.is_tensor(target) and target.is_floating_point():
         basis = target.detach().to(dtype=dtype, device=device)
         if basis.dim() == 1:
@@ -264,37 +283,88 @@ def _auto_chunk(n: int, c: int, h: int, w: int) -> int:
 # --------------------------------------------------------------------------------------------- explainer
 
 
+def default_layer(root: nn.Module) -> str:
+    """``encoder.3`` for latentlens' ConvVAE; otherwise the last ``Conv2d`` of ``root.encoder`` (or of
+    ``root`` when it has no ``encoder``)."""
+    from ..models.vae import ConvVAE
+
+    if isinstance(root, ConvVAE):
+        return DEFAULT_LAYER
+    encoder = getattr(root, "encoder", None)
+    scope, prefix = (encoder, "encoder.") if isinstance(encoder, nn.Module) else (root, "")
+    convs = [name for name, m in scope.named_modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise LatentLensError("no convolutional encoder layer found: pass layer= (a module or its dotted name)")
+    return prefix + convs[-1]
+
+
+class _EncodeFunction(nn.Module):
+    """An ``encode`` function as a module with ``encode`` (its layers live in the user's model)."""
+
+    def __init__(self, fn, latent_dim: int | None):
+        super().__init__()
+        self.fn, self.latent_dim = fn, latent_dim
+
+    def encode(self, x):
+        from ..adapters import _as_moments
+
+        return _as_moments(self.fn(x), self.latent_dim, "the encode function")
+
+
 class VAEAttention:
     """Captum-style explainer: ``VAEAttention(model, layer="encoder.3").attribute(x, target=None)``.
 
-    ``model`` follows the VAE protocol (``encode(x) -> (mu, logvar)``); ``layer`` names an encoder
-    module whose output is the feature map ``A``; ``variant`` is ``paper`` | ``official`` | ``signed``
+    ``model`` follows the VAE protocol (``encode(x) -> (mu, logvar)``), or is any VAE
+    :func:`latentlens.as_vae` accepts, or an ``encode`` function (then ``layer`` must be the module object);
+    ``layer`` is a dotted name in the user's model (``"auto"``: see :func:`default_layer`) or the module
+    itself; its output is the feature map ``A``; ``variant`` is ``paper`` | ``official`` | ``signed``
     (module docstring); ``latent`` is ``mean`` (differentiate ``mu``, default) or ``sample``.
+    ``latent_dim`` is needed only when an encoder returns one tensor ``[mu, logvar]`` side by side.
     """
 
     def __init__(
         self,
-        model: nn.Module,
-        layer: str = DEFAULT_LAYER,
+        model,
+        layer="auto",
         variant: str = "paper",
         latent: str = "mean",
         shortcut: bool = True,
+        latent_dim: int | None = None,
     ):
         if variant not in VARIANTS:
             raise LatentLensError(f"unknown attention variant {variant!r} (known: {', '.join(VARIANTS)})")
         if latent not in ("mean", "sample"):
             raise LatentLensError(f"latent must be 'mean' or 'sample', got {latent!r}")
-        resolve_layer(model, layer)
-        self.model, self.layer, self.variant, self.latent = model, layer, variant, latent
-        self.successor = linear_successor(model, layer) if shortcut else None
+        if not isinstance(model, nn.Module):
+            if not callable(model):
+                raise LatentLensError(f"VAEAttention needs a VAE module or an encode function, got {type(model).__name__}")
+            if not isinstance(layer, nn.Module):
+                raise LatentLensError("with an encode function, pass layer= as the layer module itself (it has no names)")
+            model, root = _EncodeFunction(model, latent_dim), layer
+        elif callable(getattr(model, "encode", None)):
+            root = getattr(model, "layer_root", model)
+        else:
+            from ..adapters import as_vae
+
+            model = as_vae(model, latent_dim=latent_dim, output_range="unit")
+            root = model.layer_root
+        if isinstance(layer, str) and layer == "auto":
+            layer = default_layer(root)
+        resolve_layer(root, layer)
+        self.model, self.root, self.layer, self.variant, self.latent = model, root, layer, variant, latent
+        self.successor = linear_successor(root, layer) if shortcut else None
+
+    @property
+    def layer_name(self) -> str:
+        return self.layer if isinstance(self.layer, str) else type(self.layer).__name__
 
     # -- the one forward pass with hooks
     def capture(self, x: torch.Tensor, detach: bool) -> tuple[torch.Tensor, torch.Tensor, LayerCapture]:
         """Encode ``x`` with the hooks in place: ``(mu, logvar, capture)``; hooks are removed on return."""
-        with LayerCapture(self.model, self.layer, self.successor, detach=detach) as cap:
+        with LayerCapture(self.root, self.layer, self.successor, detach=detach) as cap:
             mu, logvar = self.model.encode(x)
         if cap.activation is None:
-            raise LatentLensError(f"layer {self.layer!r} was not run by model.encode")
+            raise LatentLensError(f"layer {self.layer_name!r} was not run by the encoder")
         return mu, logvar, cap
 
     def weights(
@@ -316,7 +386,7 @@ class VAEAttention:
         n, c, h, w = act.shape
         chunk = chunk_size or _auto_chunk(n, c, h, w)
         use_succ = not full_gradient and self.successor is not None and cap.successor_ok
-        succ = (cap.successor_output, resolve_layer(self.model, self.successor)) if use_succ else None
+        succ = (cap.successor_output, resolve_layer(self.root, self.successor)) if use_succ else None
         parts = []
         for start in range(0, grad_outputs.shape[0], chunk):
             go = grad_outputs[start : start + chunk]
@@ -364,7 +434,7 @@ class VAEAttention:
             maps, overall = minmax(maps), minmax(overall)
         if not differentiable:
             maps, overall, feats = maps.detach(), overall.detach(), feats.detach()
-        return AttentionResult(maps, overall, basis, labels, self.layer, self.variant, self.latent, feats)
+        return AttentionResult(maps, overall, basis, labels, self.layer_name, self.variant, self.latent, feats)
 
     def _attribute_batch(self, xb, target, latent_dim, differentiable, chunk_size, generator):
         mu, logvar, cap = self.capture(xb, detach=not differentiable)
@@ -423,7 +493,7 @@ def attention_loop_reference(
     return maps, maps.mean(dim=1, keepdim=True)
 
 
-def attention_maps(model: nn.Module, x: torch.Tensor, layer: str = DEFAULT_LAYER, variant: str = "paper", **kwargs):
+def attention_maps(model: nn.Module, x: torch.Tensor, layer="auto", variant: str = "paper", **kwargs):
     """Functional shortcut for ``VAEAttention(model, layer, variant).attribute(x, **kwargs)``."""
     return VAEAttention(model, layer, variant).attribute(x, **kwargs)
 

@@ -1,0 +1,97 @@
+"""User VAEs through the VAE protocol and VAE attention: each case crashed or was refused before."""
+
+import pytest
+import torch
+from torch import nn
+from user_models import AttrVAE, MethodVAE, seeded
+
+from latentlens.adapters import as_vae
+from latentlens.directions import Directions
+from latentlens.errors import LatentLensError
+from latentlens.explain.vae_attention import VAEAttention, attention_loop_reference
+
+
+@pytest.fixture
+def images():
+    return torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+
+
+def test_attr_vae_speaks_the_protocol(images):
+    vae = seeded(AttrVAE(latent=4))
+    adapted = as_vae(vae)
+    assert adapted.latent_dim == 4 and adapted.output_range == "unit"
+    mu, logvar = adapted.encode(images)
+    expected_mu, expected_logvar = vae.encoder(images).chunk(2, dim=1)
+    torch.testing.assert_close(mu, expected_mu)
+    torch.testing.assert_close(logvar, expected_logvar)
+    torch.testing.assert_close(adapted.decode(mu), vae.decoder(mu))
+
+
+def test_forward_only_vae_and_plain_functions():
+    vae = seeded(AttrVAE(latent=4))
+
+    class ForwardOnly(nn.Module):  # no encode, no encoder attribute: only forward -> (recon, mu, logvar)
+        def __init__(self):
+            super().__init__()
+            self.inner = vae
+
+        def forward(self, x):
+            return self.inner(x)
+
+    x = torch.rand(2, 1, 32, 32)
+    via_forward = as_vae(ForwardOnly(), latent_dim=4, output_range="unit")
+    torch.testing.assert_close(via_forward.encode(x)[0], vae.encoder(x)[:, :4])
+    funcs = as_vae(encode=lambda t: vae.encoder(t).chunk(2, dim=1), decode=vae.decoder, latent_dim=4)
+    torch.testing.assert_close(funcs.decode(torch.zeros(1, 4)), vae.decoder(torch.zeros(1, 4)))
+    with pytest.raises(LatentLensError, match="latent_dim="):
+        as_vae(encode=lambda t: t)
+
+
+def test_attention_on_a_user_vae_with_inplace_relu_matches_the_loop(images):
+    """encoder.2 is followed by ReLU(inplace=True): the hooked activation must not be overwritten."""
+    vae = seeded(AttrVAE(latent=4))
+    result = VAEAttention(vae, "encoder.2").attribute(images)
+    adapted = as_vae(vae)
+    reference, _ = attention_loop_reference(_Rooted(adapted), images, "module.encoder.2")
+    torch.testing.assert_close(result.maps, reference, rtol=1e-4, atol=1e-6)
+    assert result.maps.abs().sum() > 0
+    assert VAEAttention(vae).layer == "encoder.2"  # auto: the encoder's last convolution
+
+
+class _Rooted(nn.Module):
+    """The adapter as a plain module, so the reference loop can hook ``module.<name>`` layers."""
+
+    def __init__(self, adapted):
+        super().__init__()
+        self.module = adapted.module
+        self.adapted = adapted
+
+    def encode(self, x):
+        return self.adapted.encode(x)
+
+
+def test_attention_from_an_encode_function_and_a_layer_module(images):
+    vae = seeded(AttrVAE(latent=4))
+    by_function = VAEAttention(lambda x: vae.encoder(x).chunk(2, dim=1), layer=vae.encoder[2])
+    by_module = VAEAttention(vae, "encoder.2")
+    torch.testing.assert_close(by_function.attribute(images).maps, by_module.attribute(images).maps)
+    with pytest.raises(LatentLensError, match="layer module itself"):
+        VAEAttention(lambda x: vae.encoder(x), layer="encoder.2")
+
+
+def test_a_flattened_layer_is_a_clear_error(images):
+    vae = seeded(AttrVAE(latent=4))
+    with pytest.raises(LatentLensError, match=r"not a \(N, C, H, W\) feature map"):
+        VAEAttention(vae, "encoder.5").attribute(images)
+    with pytest.raises(LatentLensError, match="no convolutional encoder layer"):
+        VAEAttention(seeded(MethodVAE()), latent_dim=3)
+
+
+def test_attention_explains_the_directions_of_an_artifact(images):
+    vae = seeded(AttrVAE(latent=4))
+    basis = torch.linalg.qr(torch.randn(4, 2, generator=torch.Generator().manual_seed(1)))[0].T
+    dirs = Directions(basis=basis, method="test", names=["tilt", "size"])
+    result = VAEAttention(vae, "encoder.2").attribute(images, target=dirs)
+    assert result.labels == ["tilt", "size"]
+    same = VAEAttention(vae, "encoder.2").attribute(images, target=basis)
+    torch.testing.assert_close(result.maps, same.maps)
