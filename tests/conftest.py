@@ -12,12 +12,12 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
-def run_cli(*args, timeout=300, env=None):
-    """Run ``python -m latentlens.cli ARGS`` in a fresh process; returns the CompletedProcess."""
+def run_cli(*args, timeout=300, env=None, cwd=None):
+    """Run ``python -m latentlens.cli ARGS`` in a fresh process (in ``cwd``); returns the CompletedProcess."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "latentlens.cli", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, env=full_env,
+        capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd,
     )  # fmt: skip
 
 

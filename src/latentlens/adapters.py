@@ -228,4 +228,77 @@ def as_classifier(model: nn.Module, classes: Sequence[str] | int | None = None, 
     return ClassifierAdapter(model, classes, class_axis)
 
 
-__all__ = ["ClassifierAdapter", "VAEAdapter", "as_classifier", "as_generator", "as_vae"]
+
+
+
+def load_user_model(spec: str, weights: str | None = None, device: str = "cpu") -> nn.Module:
+    """Build a user's model from ``"package.module:factory"`` (a class or function called with no
+    arguments; the current folder is on the import path) and load ``weights`` into it: a ``.safetensors``
+    file, or a ``.pt``/``.pth`` state dict read with ``torch.load(weights_only=True)`` (nothing is unpickled;
+    a checkpoint dict holding ``state_dict`` or ``model`` is unwrapped). Returns the model in eval mode."""
+    import importlib
+    import os
+    import sys
+    from pathlib import Path
+
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise LatentLensError(f"--model must look like package.module:factory, got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise LatentLensError(f"cannot import {module_name!r} for --model: {exc}") from None
+    factory = module
+    for part in attr.split("."):
+        factory = getattr(factory, part, None)
+        if factory is None:
+            raise LatentLensError(f"{module_name} has no {attr!r} (from --model {spec})")
+    try:
+        model = factory()
+    except TypeError as exc:
+        raise LatentLensError(f"{spec}() must build the model with no arguments: {exc}") from None
+    if not isinstance(model, nn.Module):
+        raise LatentLensError(f"{spec}() returned a {type(model).__name__}, not a torch nn.Module")
+    if weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise LatentLensError(f"--weights file not found: {path}")
+        if path.suffix == ".safetensors":
+            from .io import load_tensors
+
+            state = load_tensors(path)
+        else:
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:  # torch raises several types for corrupt or pickled-object files
+                raise LatentLensError(f"cannot read --weights {path} as a state dict (weights_only): {exc}") from None
+            for key in ("state_dict", "model", "model_state_dict"):
+                if isinstance(state, dict) and isinstance(state.get(key), dict):
+                    state = state[key]
+                    break
+        if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+            raise LatentLensError(f"--weights {path} does not hold a state dict of tensors")
+        state = {k.removeprefix("module."): v for k, v in state.items()}  # saved from DataParallel/DDP
+        from .io import load_state_into
+
+        load_state_into(model, state, path)
+    return model.to(resolve_device(device)).eval()
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``/``"cuda:N"``; a clear error when CUDA is
+    asked for and absent."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise LatentLensError(f"unknown device {device!r} (use cpu, cuda, cuda:N or auto)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise LatentLensError("--device cuda was asked for, but no CUDA device is available")
+    if dev.type not in ("cpu", "cuda"):
+        raise LatentLensError(f"device {device!r} is not supported (use cpu, cuda or auto)")
+    return dev
+__all__ = ["ClassifierAdapter", "VAEAdapter", "as_classifier", "as_generator", "as_vae", "load_user_model", "resolve_device"]

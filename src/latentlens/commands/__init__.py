@@ -23,3 +23,53 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {value}")
     return value
+
+
+def add_model_options(p, required: bool = True, data: bool = False) -> None:
+    """``--run RUN|zoo:NAME`` or ``--model package.module:factory [--weights FILE]`` (a user's model, written
+    as a run folder at ``--out``), with the adapter options and ``--device``; ``data`` adds ``--data``."""
+    group = p.add_mutually_exclusive_group(required=required)
+    group.add_argument("--run", help="run folder (config.json + model.safetensors), or zoo:NAME")
+    group.add_argument("--model", help="your own model: package.module:factory (called with no arguments)")
+    p.add_argument("--weights", default=None, help="with --model: a .safetensors or .pt state dict")
+    p.add_argument("--latent-dim", type=positive_int, default=None, help="with --model: size of the latent")
+    p.add_argument("--output-range", choices=["auto", "unit", "tanh", "logits"], default=None,
+                   help="with --model: the range of its images (default: detected)")  # fmt: skip
+    p.add_argument("--role", choices=["generator", "vae", "classifier"], default=None,
+                   help="with --model: what the model is (default: detected)")  # fmt: skip
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    if data:
+        p.add_argument("--data", default=None,
+                       help="with --model: what it was trained on ('dsprites' turns on factor scores)")  # fmt: skip
+
+
+def run_folder(args, out_attr: str = "out"):
+    """The run folder a command works on: ``--run`` (or zoo:NAME, resolved by the CLI), or, for ``--model``,
+    ``--out``, where a ``config.json`` recording the model spec is written (so that later commands and the
+    report can read it with ``--run``)."""
+    from ..errors import LatentLensError
+
+    if getattr(args, "model", None) is None:
+        for flag in ("weights", "latent_dim", "output_range", "role"):
+            if getattr(args, flag, None) is not None:
+                raise LatentLensError(f"--{flag.replace('_', '-')} applies with --model")
+        return args.run
+    out = getattr(args, out_attr, None)
+    if out is None:
+        raise LatentLensError("--model needs --out (the folder to write into)")
+    from ..adapters import load_user_model
+    from ..io import ensure_writable_dir
+    from ..train.checkpoint import write_external_run
+
+    model = load_user_model(args.model, args.weights, "cpu")  # fails early, before anything is written
+    role = args.role or _detect_role(model)
+    ensure_writable_dir(out)
+    adapter = {"latent_dim": args.latent_dim, "output_range": args.output_range}
+    write_external_run(out, args.model, args.weights, role, adapter, getattr(args, "data", None))
+    return out
+
+
+def _detect_role(model) -> str:
+    from ..directions.generators import looks_like_vae
+
+    return "vae" if looks_like_vae(model) or callable(getattr(model, "encode", None)) else "generator"

@@ -22,19 +22,19 @@ from __future__ import annotations
 import logging
 
 from ..workflows.discover import discover
-from . import positive_int
+from . import add_model_options, positive_int, run_folder
 
 log = logging.getLogger(__name__)
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("discover", help="find interpretable latent directions (SeFa, GANSpace, Voynov, ...)")
-    p.add_argument("--run", required=True, help="trained run folder (config.json + model.safetensors), or zoo:NAME")
+    add_model_options(p, required=False, data=True)
     group = p.add_mutually_exclusive_group()
     group.add_argument("--method", help="direction finder (see --list)")
     group.add_argument("--compare", help="comma-separated methods run side by side, e.g. sefa,ganspace,voynov,random")
     group.add_argument("--list", action="store_true", help="list the available methods and exit")
     p.add_argument("--k", type=positive_int, default=None, help="number of directions (default: latent dim)")
-    p.add_argument("--out", default=None, help="output folder (default RUN/directions)")
+    p.add_argument("--out", default=None, help="output folder (default RUN/directions); with --model: the run folder")
     p.add_argument("--seed", type=int, default=0, help="seed (first seed of --seeds)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds, e.g. 0,1,2 (mean +- sd in metrics.json)")
     p.add_argument("--steps", type=positive_int, default=None, help="training steps of learned methods (voynov)")
@@ -89,9 +89,15 @@ def run(args) -> int:
         for name in method_names():
             print(name)  # CLI output, not library logging
         return 0
+    from ..errors import LatentLensError
+
+    if args.run is None and args.model is None:
+        raise LatentLensError("give --run RUN (or zoo:NAME) or --model package.module:factory")
+    methods, seeds = _methods(args), _parse_seeds(args)
+    run_dir = run_folder(args)
     discover(
-        run_dir=args.run, methods=_methods(args), k=args.k, out=args.out, seeds=_parse_seeds(args),
+        run_dir=run_dir, methods=methods, k=args.k, out=None if args.model else args.out, seeds=seeds,
         steps=args.steps, evaluation=args.eval, show_progress=not args.no_progress, latents=args.latents,
-        force=args.force,
+        force=args.force, device=args.device,
     )  # fmt: skip
     return 0

@@ -43,12 +43,42 @@ def save_model(run_dir: str | os.PathLike, model: torch.nn.Module, step: int | N
     return save_tensors(Path(run_dir) / WEIGHTS, model.state_dict(), metadata={"step": step})
 
 
+def write_external_run(run_dir, spec: str, weights=None, role: str = "generator", adapter: dict | None = None,
+                       data: str | None = None) -> dict:  # fmt: skip
+    """A run folder for a user's own model (``--model package.module:factory --weights FILE``): ``config.json``
+    records how to rebuild it (``kind: external``), so every command and the report read it like any run."""
+    from ..errors import LatentLensError
+
+    if role not in EXTERNAL_ROLES:
+        raise LatentLensError(f"role must be one of {', '.join(EXTERNAL_ROLES)}, got {role!r}")
+    model = {"spec": spec, "weights": str(Path(weights).resolve()) if weights else None, "role": role,
+             "adapter": {k: v for k, v in (adapter or {}).items() if v is not None}}  # fmt: skip
+    config = {"kind": "external", "model": model}
+    if data:
+        config["data"] = data
+    existing = Path(run_dir) / CONFIG
+    if existing.is_file():
+        old = load_run_config(run_dir)
+        if old.get("kind") != "external" or old.get("model") != model:
+            raise LatentLensError(f"{run_dir} already holds another run; choose a new --out")
+        return old
+    return write_run_config(run_dir, config)
+
+
+EXTERNAL_ROLES = ("generator", "vae", "classifier")
+
+
 def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Rebuild the run's model from ``config.json`` and load ``model.safetensors``; eval mode."""
+    """Rebuild the run's model from ``config.json`` and load ``model.safetensors`` (or, for a user's model
+    recorded by :func:`write_external_run`, import and load it); eval mode, on ``device``."""
     from ..models import build_model
 
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
+    if config["kind"] == "external":
+        from ..adapters import load_user_model
+
+        return load_user_model(config["model"]["spec"], config["model"].get("weights"), device)
     try:
         model = build_model(config["kind"], config["model"])
     except TypeError as exc:

@@ -16,12 +16,17 @@ ALPHAS = [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]  # shifts, in units of the direc
 def discover(
     run_dir, methods: list[str], k: int | None = None, out=None, seeds=(0,), steps: int | None = None,
     evaluation: str = "fast", show_progress: bool = False, finder_params: dict | None = None,
-    eval_params: dict | None = None, latents: str = "auto", force: bool = False,
+    eval_params: dict | None = None, latents: str = "auto", force: bool = False, device="cpu",
+    adapter: dict | None = None, data: str | None = None,
 ) -> dict:  # fmt: skip
-    """Fit ``methods`` on the run's generator for every seed, save artifacts and pictures, evaluate.
+    """Fit ``methods`` on the generator of ``run_dir`` for every seed, save artifacts and pictures, evaluate.
 
-    Returns the ``metrics.json`` entries of these methods. A method already in ``metrics.json`` with the
-    same setup (k, seeds, steps, evaluation, latents, parameters, model) is not redone unless ``force``.
+    ``run_dir`` is a run folder, ``zoo:NAME``, or a model object (a generator module, a VAE, or anything
+    :func:`latentlens.directions.as_generator` accepts; ``adapter`` holds its options, e.g. ``latent_dim`` or
+    ``output_range``; ``out`` is then required). ``data="dsprites"`` declares that a model draws dSprites,
+    which turns on factor alignment. Returns the ``metrics.json`` entries of these methods. A method
+    already in ``metrics.json`` with the same setup (k, seeds, steps, evaluation, latents, parameters,
+    model) is not redone unless ``force``.
     """
     import torch
 
@@ -29,15 +34,12 @@ def discover(
     from ..errors import LatentLensError
     from ..io import ensure_writable_dir, read_json, update_json
     from ..metrics.directions import summarize
-    from ..train.checkpoint import load_model, load_run_config
+    from ..directions.generators import model_hash
+    from ._runs import open_model
 
-    from ..zoo import resolve_run
-
-    run_dir = resolve_run(run_dir)  # a folder, or zoo:NAME
-    config = load_run_config(run_dir)
-    if not (run_dir / "model.safetensors").is_file():
-        raise LatentLensError(f"{run_dir} has no trained model (model.safetensors)")
-    model = load_model(run_dir)
+    run_dir, config, model = open_model(run_dir, out, device, adapter)
+    if data is not None:
+        config["data"] = data
     generator = _generator(model, config, latents)
     if k is not None and k > generator.latent_dim:
         raise LatentLensError(f"--k {k} exceeds the latent dimension {generator.latent_dim} of {run_dir}")
@@ -48,7 +50,7 @@ def discover(
     results: dict = {}
     for method in methods:
         setup = {"k": k, "seeds": list(seeds), "steps": steps, "evaluation": evaluation, "latents": latents,
-                 "params": dict(finder_params or {}).get(method, {}), "model_hash": generator.model_hash()}  # fmt: skip
+                 "params": dict(finder_params or {}).get(method, {}), "model_hash": model_hash(generator)}  # fmt: skip
         done = (read_json(metrics_path).get("methods", {}) if metrics_path.is_file() else {}).get(method)
         if not force and done and done.get("setup") == setup and (out / f"{method}.safetensors").is_file():
             log.info("discover: %s already done in %s (use --force to redo)", method, out)
@@ -86,7 +88,7 @@ def discover(
         # written after every method, so an interrupted comparison resumes with the next one
         previous = read_json(metrics_path) if metrics_path.is_file() else {}
         update_json(metrics_path, {"methods": {**previous.get("methods", {}), method: entry}, "run": str(run_dir),
-                                   "model_hash": generator.model_hash(), "latent_space": generator.latent_space,
+                                   "model_hash": model_hash(generator), "latent_space": getattr(generator, "latent_space", "z"),
                                    **evaluator.info()})  # fmt: skip
     if len(methods) > 1:
         update_json(metrics_path, {"compare": {"methods": methods, "seeds": list(seeds)}})
@@ -102,20 +104,39 @@ def _generator(model, config: dict, latents: str):
     from ..directions.generators import VAEDecoderGenerator
     from ..errors import LatentLensError
 
-    if latents == "prior" or not hasattr(model, "encode"):
-        return as_generator(model)
-    data = config.get("train", {}).get("data")
+    from ..directions.generators import looks_like_vae
+    from ._runs import run_data
+
+    adapter = config.get("adapter", {})
+    if latents == "prior" or not looks_like_vae(model):
+        if latents == "posterior":
+            raise LatentLensError("--latents posterior needs a VAE (an encoder to read the data with)")
+        return as_generator(model, **adapter)
+    data = run_data(config)
     try:
         from ..data.sources import make_source
 
-        source = make_source(data, model.config.image_size, model.config.in_channels)
+        size, channels = _image_format(model, data)
+        source = make_source(data, size, channels)
         images = source.batch(2000, np.random.default_rng(12345))
-    except (LatentLensError, TypeError, ValueError, OSError) as exc:
+    except (LatentLensError, TypeError, ValueError, OSError, AttributeError) as exc:
         if latents == "posterior":
             raise LatentLensError(f"--latents posterior needs the run's training data ({data!r}): {exc}") from None
         log.info("discover: training data %r not available, using the prior N(0, I)", data)
-        return as_generator(model)
-    return VAEDecoderGenerator.with_posterior(model, images)
+        return as_generator(model, **adapter)
+    return VAEDecoderGenerator.with_posterior(model, images, **adapter)
+
+
+def _image_format(model, data) -> tuple[int, int | None]:
+    """``(image_size, channels)`` the model reads: from its config, or 64 x 1 for dSprites."""
+    from ..errors import LatentLensError
+
+    cfg = getattr(model, "config", None)
+    if cfg is not None and hasattr(cfg, "image_size"):
+        return cfg.image_size, cfg.in_channels
+    if data == "dsprites":
+        return 64, 1
+    raise LatentLensError("the image size of this model is unknown")
 
 
 class _Evaluator:
@@ -124,8 +145,9 @@ class _Evaluator:
     def __init__(self, model, generator, config, evaluation, show_progress, params):
         self.model, self.generator, self.evaluation, self.params = model, generator, evaluation, params
         self.show_progress = show_progress
-        data = config.get("train", {}).get("data", config.get("data"))
-        self.dsprites = data == "dsprites"
+        from ._runs import run_data
+
+        self.dsprites = run_data(config) == "dsprites"
         self._predictor = self._reference = self._posthoc = None
 
     def info(self) -> dict:

@@ -1,0 +1,54 @@
+"""A user's own model through the command line: --model package.module:factory --weights FILE."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from latentlens.io import read_json
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture
+def user_project(tmp_path):
+    """A folder with the user's model code (user_models.py) and trained weights as .pt and .safetensors."""
+    from safetensors.torch import save_file
+    from user_models import DCGANGenerator, seeded
+
+    shutil.copy(HERE / "user_models.py", tmp_path / "user_models.py")
+    state = seeded(DCGANGenerator(nz=8)).state_dict()
+    torch.save({"state_dict": state}, tmp_path / "gen.pt")
+    save_file({k: v.contiguous() for k, v in state.items()}, tmp_path / "gen.safetensors")
+    return tmp_path
+
+
+def test_discover_and_report_a_user_dcgan_from_the_cli(user_project, cli):
+    out = user_project / "run"
+    done = cli("discover", "--model", "user_models:DCGANGenerator", "--weights", "gen.pt", "--out", out,
+               "--method", "sefa", "--eval", "fast", "--no-progress", cwd=user_project)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    config = read_json(out / "config.json")
+    assert config["kind"] == "external" and config["model"]["role"] == "generator"
+    assert (out / "directions" / "sefa.safetensors").is_file() and (out / "directions" / "sefa_sheet.png").is_file()
+    assert read_json(out / "directions" / "metrics.json")["methods"]["sefa"]["rca"] > 0
+    report = cli("report", "--run", out, cwd=user_project)
+    assert report.returncode == 0, report.stderr
+    html = (out / "report.html").read_text()
+    assert "Latent directions" in html and "sefa" in html
+
+
+def test_safetensors_weights_and_bad_specs(user_project, cli):
+    ok = cli("discover", "--model", "user_models:DCGANGenerator", "--weights", "gen.safetensors", "--out",
+             user_project / "r2", "--method", "sefa", "--eval", "none", "--no-progress", cwd=user_project)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    for spec, message in [("user_models", "package.module:factory"), ("nope_module:make", "cannot import"),
+                          ("user_models:Missing", "has no 'Missing'")]:  # fmt: skip
+        bad = cli("discover", "--model", spec, "--out", user_project / "r3", "--method", "sefa", cwd=user_project)
+        assert bad.returncode == 2 and message in bad.stderr, bad.stderr
+        assert bad.stderr.count("\n") == 1  # one line
+    wrong = cli("discover", "--model", "user_models:MLPGenerator", "--weights", "gen.pt", "--out",
+                user_project / "r4", "--method", "sefa", cwd=user_project)  # fmt: skip
+    assert wrong.returncode == 2 and "does not match the model" in wrong.stderr
+    assert not (user_project / "r3").exists() and not (user_project / "r4").exists()
