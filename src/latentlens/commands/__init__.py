@@ -37,6 +37,8 @@ def add_model_options(p, required: bool = True, data: bool = False) -> None:
                    help="with --model: the range of its images (default: detected)")  # fmt: skip
     p.add_argument("--role", choices=["generator", "vae", "classifier"], default=None,
                    help="with --model: what the model is (default: detected)")  # fmt: skip
+    p.add_argument("--model-image-size", dest="model_image_size", type=positive_int, default=None,
+                   help="with --model: the image size it reads (default 64)")  # fmt: skip
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     if data:
         p.add_argument("--data", default=None,
@@ -50,7 +52,7 @@ def run_folder(args, out_attr: str = "out"):
     from ..errors import LatentLensError
 
     if getattr(args, "model", None) is None:
-        for flag in ("weights", "latent_dim", "output_range", "role"):
+        for flag in ("weights", "latent_dim", "output_range", "role", "model_image_size"):
             if getattr(args, flag, None) is not None:
                 raise LatentLensError(f"--{flag.replace('_', '-')} applies with --model")
         return args.run
@@ -64,7 +66,8 @@ def run_folder(args, out_attr: str = "out"):
     model = load_user_model(args.model, args.weights, "cpu")  # fails early, before anything is written
     role = args.role or _detect_role(model)
     ensure_writable_dir(out)
-    adapter = {"latent_dim": args.latent_dim, "output_range": args.output_range}
+    adapter = {"latent_dim": args.latent_dim, "output_range": args.output_range,
+               "image_size": args.model_image_size}  # fmt: skip
     write_external_run(out, args.model, args.weights, role, adapter, getattr(args, "data", None))
     return out
 

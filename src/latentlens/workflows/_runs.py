@@ -38,3 +38,11 @@ def open_model(source, out=None, device="cpu", adapter: dict | None = None):
 def run_data(config: dict) -> str | None:
     """The data a run was trained on (or declared with ``--data`` for a user's model), if known."""
     return config.get("train", {}).get("data") or config.get("data")
+
+
+GENERATOR_OPTIONS = ("latent_dim", "output_range", "first_layer", "latent_shape", "condition")
+
+
+def generator_options(config: dict) -> dict:
+    """The recorded adapter options that :func:`latentlens.directions.as_generator` takes."""
+    return {k: v for k, v in config.get("adapter", {}).items() if k in GENERATOR_OPTIONS and v is not None}

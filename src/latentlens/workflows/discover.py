@@ -105,9 +105,9 @@ def _generator(model, config: dict, latents: str):
     from ..errors import LatentLensError
 
     from ..directions.generators import looks_like_vae
-    from ._runs import run_data
+    from ._runs import generator_options, run_data
 
-    adapter = config.get("adapter", {})
+    adapter = generator_options(config)
     if latents == "prior" or not looks_like_vae(model):
         if latents == "posterior":
             raise LatentLensError("--latents posterior needs a VAE (an encoder to read the data with)")
@@ -116,7 +116,7 @@ def _generator(model, config: dict, latents: str):
     try:
         from ..data.sources import make_source
 
-        size, channels = _image_format(model, data)
+        size, channels = _image_format(model, data, config.get("adapter", {}).get("image_size"))
         source = make_source(data, size, channels)
         images = source.batch(2000, np.random.default_rng(12345))
     except (LatentLensError, TypeError, ValueError, OSError, AttributeError) as exc:
@@ -127,8 +127,9 @@ def _generator(model, config: dict, latents: str):
     return VAEDecoderGenerator.with_posterior(model, images, **adapter)
 
 
-def _image_format(model, data) -> tuple[int, int | None]:
-    """``(image_size, channels)`` the model reads: from its config, or 64 x 1 for dSprites."""
+def _image_format(model, data, image_size=None) -> tuple[int, int | None]:
+    """``(image_size, channels)`` the model reads: from its config, the recorded ``--model-image-size``, or
+    64 x 1 for dSprites."""
     from ..errors import LatentLensError
 
     cfg = getattr(model, "config", None)
@@ -136,7 +137,9 @@ def _image_format(model, data) -> tuple[int, int | None]:
         return cfg.image_size, cfg.in_channels
     if data == "dsprites":
         return 64, 1
-    raise LatentLensError("the image size of this model is unknown")
+    if image_size:
+        return image_size, None
+    raise LatentLensError("the image size of this model is unknown (--model-image-size)")
 
 
 class _Evaluator:
