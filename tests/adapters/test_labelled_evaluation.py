@@ -68,7 +68,7 @@ def test_evaluate_a_user_vae_on_labelled_images(blobs, tmp_path):
     assert set(result["mi_matrix"]["factor_names"]) == {"x", "tint"}
     assert 0 <= result["mig"] <= 1 and 0 <= result["dci_disentanglement"] <= 1
     assert (tmp_path / "run" / "metrics.json").is_file()
-    with pytest.raises(LatentLensError, match="needs factors"):
+    with pytest.raises(LatentLensError, match="needs ground-truth factors"):
         evaluate(vae, out=tmp_path / "run2")
 
 

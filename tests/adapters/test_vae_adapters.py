@@ -95,3 +95,25 @@ def test_attention_explains_the_directions_of_an_artifact(images):
     assert result.labels == ["tilt", "size"]
     same = VAEAttention(vae, "encoder.2").attribute(images, target=basis)
     torch.testing.assert_close(result.maps, same.maps)
+
+
+def test_explain_workflow_on_a_user_vae_with_a_seeded_sample(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from latentlens.io import read_json
+    from latentlens.workflows import explain
+    from latentlens.workflows.explain import load_images
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(12):
+        Image.fromarray(np.full((32, 32), i * 20, np.uint8)).save(folder / f"{i:02d}.png")
+    a, b = load_images(str(folder), 4, seed=0, image_size=32), load_images(str(folder), 4, seed=0, image_size=32)
+    torch.testing.assert_close(a, b)
+    firsts = torch.stack([torch.full((1, 32, 32), i * 20 / 255) for i in range(4)])
+    assert not torch.allclose(a, firsts)  # a seeded sample, not the first files
+    summary = explain(seeded(AttrVAE(latent=4)), str(folder), out_dir=tmp_path / "run", n=4, image_size=32)
+    assert summary["layer"] == "encoder.2" and summary["labels"] == ["z0", "z1", "z2", "z3"]
+    assert (tmp_path / "run" / "attention" / "overview.png").is_file()
+    assert read_json(tmp_path / "run" / "attention" / "summary.json")["n"] == 4

@@ -1,6 +1,6 @@
-"""``latentlens explain --run RUN --images PATH|dsprites [--out DIR] [--layer --variant --n]``: attention
-maps of every latent dimension of a trained VAE (Liu et al. 2020, Eqs. 1-3), written as PNG overlays
-plus ``attention/summary.json`` for the report."""
+"""``latentlens explain --run RUN|--model SPEC --images PATH|dsprites [--out DIR] [--layer --variant --n]``:
+attention maps of every latent dimension of a VAE (Liu et al. 2020, Eqs. 1-3), written as PNG overlays plus
+``attention/summary.json`` for the report; a thin wrapper over :func:`latentlens.workflows.explain`."""
 
 from __future__ import annotations
 
@@ -8,18 +8,20 @@ import logging
 from pathlib import Path
 
 from ..workflows.explain import explain_run
-from . import positive_int
+from . import add_model_options, positive_int, run_folder
 
 log = logging.getLogger(__name__)
 
+
 def add_parser(subparsers) -> None:
-    from ..explain.vae_attention import DEFAULT_LAYER, VARIANTS
+    from ..explain.vae_attention import VARIANTS
 
     p = subparsers.add_parser("explain", help="attention maps of each VAE latent dimension")
-    p.add_argument("--run", required=True, help="a VAE run folder (from `latentlens train vae`), or zoo:NAME")
-    p.add_argument("--images", required=True, help="'dsprites' or a folder of images")
+    add_model_options(p)
+    p.add_argument("--images", required=True, help="'dsprites' or a folder of images (a seeded sample of --n)")
     p.add_argument("--out", default=None, help="folder to write into (default: the run folder)")
-    p.add_argument("--layer", default=DEFAULT_LAYER, help=f"encoder layer (default {DEFAULT_LAYER})")
+    p.add_argument("--layer", default=None, help="encoder layer (default: encoder.3 for latentlens VAEs, else the "
+                                                 "encoder's last convolution)")  # fmt: skip
     p.add_argument("--variant", choices=VARIANTS, default="paper", help="paper (Eqs. 1-3), official, signed")
     p.add_argument("--latent", choices=["mean", "sample"], default="mean", help="explain mu (default) or sampled z")
     p.add_argument("--n", type=positive_int, default=8, help="number of images to explain")
@@ -28,7 +30,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    summary = explain_run(args.run, args.images, args.out, args.layer, args.variant, args.latent, args.n, args.seed)
+    run_dir = run_folder(args)
+    out = None if args.model else args.out
+    summary = explain_run(run_dir, args.images, out, args.layer, args.variant, args.latent, args.n, args.seed,
+                          device=args.device)  # fmt: skip
     log.info("wrote attention maps of %d images (layer %s, variant %s) to %s", summary["n"], summary["layer"],
-             summary["variant"], Path(args.out or args.run) / "attention")  # fmt: skip
+             summary["variant"], Path(out or run_dir) / "attention")  # fmt: skip
     return 0

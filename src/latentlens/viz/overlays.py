@@ -141,3 +141,40 @@ __all__ = [
     "to_rgb_uint8",
     "upscale",
 ]
+
+
+MAX_DIMS_SHOWN = 16
+
+
+def attention_figures(images, result, max_dims: int = MAX_DIMS_SHOWN) -> dict:
+    """The pictures of a VAE attention result (:class:`~latentlens.explain.vae_attention.AttentionResult`):
+
+    - ``overview.png``: a row per image: the image, its overall map (Eq. 3) and the map of each target
+      (the ``max_dims`` targets with the most attention when there are more), on one colour scale;
+    - ``mean_maps.png``: each target's map averaged over the images (is its attention consistent?).
+
+    Returns ``{"pictures": {file name: RGB uint8 array}, "shown", "mean_attention", "colour_scale"}``.
+    """
+    maps, overall = to_numpy(result.maps), to_numpy(result.overall)
+    x = to_numpy(images)
+    mass = maps.mean(axis=(0, 2, 3))
+    shown = np.argsort(-mass)[:max_dims] if len(mass) > max_dims else np.arange(len(mass))
+    scale = max(1, 96 // x.shape[-1])
+    lo, hi = robust_range(maps[:, shown])
+    olo, ohi = robust_range(overall)
+    rows = []
+    for i in range(len(x)):
+        image = to_rgb_uint8(x[i])
+        tiles = [image, overlay(image, overall[i, 0], olo, ohi)] + [overlay(image, maps[i, d], lo, hi) for d in shown]
+        tiles = [upscale(t, scale) for t in tiles]
+        if i == 0:
+            names = ["image", "overall"] + [result.labels[d] for d in shown]
+            tiles = [caption(t, s) for t, s in zip(tiles, names)]
+        rows.append(tiles)
+    mean_tiles = [caption(upscale(colorize(maps[:, d].mean(0), lo, hi), scale), result.labels[d]) for d in shown]
+    return {
+        "pictures": {"overview.png": grid(rows), "mean_maps.png": grid([mean_tiles])},
+        "shown": [int(d) for d in shown],
+        "mean_attention": [float(v) for v in mass],
+        "colour_scale": [float(lo), float(hi)],
+    }

@@ -33,7 +33,7 @@ def evaluate_run(
         raise LatentLensError(f"evaluate scores VAEs (an encoder); {run_dir} holds a {role}")
     vae = as_vae(model, **{k: v for k, v in config.get("adapter", {}).items() if k == "latent_dim"},
                  output_range="unit")  # fmt: skip
-    data = data or run_data(config)
+    data = data or ("dsprites" if run_data(config) == "dsprites" else None)
     chosen = metrics if not isinstance(metrics, str) or metrics == "all" else [
         m.strip() for m in metrics.split(",") if m.strip()
     ]  # fmt: skip
@@ -47,8 +47,8 @@ def evaluate_run(
             show_progress=progress,
         )  # fmt: skip
     elif data is None:
-        raise LatentLensError("evaluate needs factors: a run trained on dsprites, or --data FOLDER with --labels CSV "
-                              "(or class sub-folders)")  # fmt: skip
+        raise LatentLensError("evaluate needs ground-truth factors: a run trained on dsprites, or --data FOLDER "
+                              "with --labels CSV (or class sub-folders)")  # fmt: skip
     else:
         size = image_size or config.get("adapter", {}).get("image_size")
         result = _evaluate_labelled(vae, data, labels, chosen, representation, seed, size)

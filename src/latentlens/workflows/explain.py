@@ -8,83 +8,79 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-MAX_DIMS_SHOWN = 16
-
-
-def load_images(spec: str, model, n: int, seed: int = 0):
-    """``n`` images for ``model``: dSprites samples or the first ``n`` images of a folder, in [0, 1]."""
+def load_images(spec: str, n: int, seed: int = 0, image_size: int = 64, channels: int | None = 1):
+    """``n`` images in [0, 1]: dSprites samples, or a seeded random sample of ``n`` images of a folder
+    (resized to ``image_size``; ``channels`` None = as the images are)."""
     import numpy as np
 
     from ..errors import LatentLensError
 
-    cfg = model.config
     if spec == "dsprites":
-        if cfg.in_channels != 1 or cfg.image_size != 64:
-            raise LatentLensError("dSprites images are 1 x 64 x 64; this model expects "
-                                  f"{cfg.in_channels} x {cfg.image_size} x {cfg.image_size}")  # fmt: skip
+        if channels not in (None, 1) or image_size != 64:
+            raise LatentLensError(f"dSprites images are 1 x 64 x 64; this model expects {channels} x {image_size}"
+                                  f" x {image_size}")  # fmt: skip
         from ..data.dsprites import DSprites
 
         images, _ = DSprites().sample(n, np.random.default_rng(seed))
         return images.float()
-    from ..data.folders import load_image_folder
+    from ..data.folders import detect_channels, list_images, read_image
 
-    return load_image_folder(spec, cfg.image_size, cfg.in_channels)[:n].float().div_(255.0)
-
-
-def explain_run(run_dir, images_spec: str, out_dir=None, layer=None, variant="paper", latent="mean", n=8, seed=0) -> dict:
-    """Compute and write the attention figures; returns the summary written to ``attention/summary.json``."""
-    import numpy as np
+    files = list_images(spec)
+    pick = np.sort(np.random.default_rng(seed).permutation(len(files))[: min(n, len(files))])
+    chosen = [files[i] for i in pick]
+    channels = channels or detect_channels(chosen)
     import torch
 
+    return torch.from_numpy(np.stack([read_image(p, image_size, channels) for p in chosen])).float().div_(255.0)
+
+
+def explain_run(
+    run_dir, images_spec: str, out_dir=None, layer=None, variant="paper", latent="mean", n=8, seed=0,
+    device="cpu", image_size=None,
+) -> dict:  # fmt: skip
+    """Attention maps of every latent dimension of the VAE of ``run_dir`` (a run folder, ``zoo:NAME``, or a
+    VAE object with ``out_dir=``) on ``n`` images of ``images_spec`` (``"dsprites"`` or a folder, seeded
+    sample), written as ``attention/overview.png``, ``attention/mean_maps.png`` and ``attention/summary.json``
+    under ``out_dir`` (default: the run folder). Returns the summary."""
+    import torch
+
+    from ..adapters import as_vae
     from ..errors import LatentLensError
-    from ..explain.vae_attention import DEFAULT_LAYER, VAEAttention
+    from ..explain.vae_attention import VAEAttention
     from ..io import ensure_writable_dir, write_json
-    from ..train.checkpoint import load_model, load_run_config
-    from ..viz.overlays import caption, colorize, grid, overlay, robust_range, save_png, to_rgb_uint8, upscale
+    from ..viz.overlays import attention_figures
+    from ._runs import open_model
 
-    from ..zoo import resolve_run
-
-    run_dir = resolve_run(run_dir)  # a folder, or zoo:NAME
-    if load_run_config(run_dir).get("kind") != "vae":
+    run_dir, config, model = open_model(run_dir, out_dir, device)
+    role = config["model"].get("role") if config["kind"] == "external" else config["kind"]
+    if role not in ("vae", "module"):
         raise LatentLensError(f"{run_dir} is not a VAE run; attention maps explain VAE encoders")
-    model = load_model(run_dir)
-    x = load_images(images_spec, model, n, seed)
-    out = ensure_writable_dir(Path(out_dir) if out_dir else run_dir) / "attention"
-    layer = layer or DEFAULT_LAYER
-    result = VAEAttention(model, layer, variant, latent).attribute(x, generator=torch.Generator().manual_seed(seed))
-    maps, overall = result.maps.numpy(), result.overall.numpy()
-    mass = maps.mean(axis=(0, 2, 3))  # mean attention per target
-    shown = np.argsort(-mass)[:MAX_DIMS_SHOWN] if len(mass) > MAX_DIMS_SHOWN else np.arange(len(mass))
-    scale = max(1, 96 // x.shape[-1])
-    lo, hi = robust_range(maps[:, shown])
-    olo, ohi = robust_range(overall)
-    rows = []
-    for i in range(len(x)):
-        image = to_rgb_uint8(x[i])
-        tiles = [image, overlay(image, overall[i, 0], olo, ohi)] + [overlay(image, maps[i, d], lo, hi) for d in shown]
-        tiles = [upscale(t, scale) for t in tiles]
-        if i == 0:
-            names = ["image", "overall"] + [result.labels[d] for d in shown]
-            tiles = [caption(t, s) for t, s in zip(tiles, names)]
-        rows.append(tiles)
+    adapter = config.get("adapter", {})
+    vae = as_vae(model, latent_dim=adapter.get("latent_dim"), output_range="unit")
+    cfg = getattr(getattr(vae, "layer_root", vae), "config", None)
+    size = image_size or adapter.get("image_size") or getattr(cfg, "image_size", 64)
+    channels = getattr(cfg, "in_channels", None)
+    x = load_images(images_spec, n, seed, size, channels)
+    device = next(iter(vae.parameters()), torch.zeros(())).device
+    explainer = VAEAttention(vae, layer or "auto", variant, latent)
+    try:
+        result = explainer.attribute(x.to(device), generator=torch.Generator().manual_seed(seed))
+    except RuntimeError as exc:
+        raise LatentLensError(f"the model could not encode {size}x{size} images ({exc}); pass the size it reads "
+                              "(image_size= / --model-image-size)") from None  # fmt: skip
+    out = ensure_writable_dir(Path(out_dir) if out_dir else Path(run_dir)) / "attention"
     ensure_writable_dir(out)
-    save_png(out / "overview.png", grid(rows))
-    # the mean map of each dimension over the images: is a dimension's attention consistent?
-    mean_tiles = [caption(upscale(colorize(maps[:, d].mean(0), lo, hi), scale), result.labels[d]) for d in shown]
-    save_png(out / "mean_maps.png", grid([mean_tiles]))
+    figures = attention_figures(x, result)
+    for name, picture in figures["pictures"].items():
+        from ..viz.overlays import save_png
+
+        save_png(out / name, picture)
     summary = {
-        "run": str(run_dir),
-        "images": images_spec,
-        "n": int(len(x)),
-        "layer": layer,
-        "variant": variant,
-        "latent": latent,
-        "labels": result.labels,
-        "mean_attention": [float(v) for v in mass],
-        "shown": [int(d) for d in shown],
-        "colour_scale": [lo, hi],
-        "files": ["overview.png", "mean_maps.png"],
-    }
+        "run": str(run_dir), "images": images_spec, "n": int(len(x)), "layer": result.layer,
+        "variant": variant, "latent": latent, "labels": result.labels, "seed": seed,
+        "mean_attention": figures["mean_attention"], "shown": figures["shown"],
+        "colour_scale": figures["colour_scale"], "files": sorted(figures["pictures"]),
+    }  # fmt: skip
     write_json(out / "summary.json", summary)
     return summary
 
