@@ -244,10 +244,11 @@ def _zoo_predictor() -> FactorPredictor | None:
 
     if ZOO_NAME not in zoo.available():
         return None
-    model = zoo.load(ZOO_NAME)
-    if int(zoo.info(ZOO_NAME).get("predictor_version", PREDICTOR_VERSION)) != PREDICTOR_VERSION:
+    from ..io import read_json
+
+    if int(read_json(zoo.model_dir(ZOO_NAME) / "config.json").get("predictor_version", -1)) != PREDICTOR_VERSION:
         return None
-    return model
+    return zoo.load(ZOO_NAME)
 
 
 def factor_predictor_available(cache_dir=None) -> bool:
