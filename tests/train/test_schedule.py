@@ -117,3 +117,29 @@ def test_training_options_are_checked_before_any_work(tmp_path, capsys, argv, me
     assert main(["train", *argv, "--out", str(out)]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_latent_usage_reports_collapse():
+    from latentlens.train.vae import latent_usage
+
+    collapsed = [{"kl_per_dim": [0.02] * 8 + [1.0, 2.0]} for _ in range(5)]
+    usage = latent_usage(collapsed)
+    assert usage["active_dims"] == [8, 9] and "8 of 10 latent dimensions collapsed" in usage["collapsed_warning"]
+    healthy = latent_usage([{"kl_per_dim": [0.5] * 6 + [0.01] * 4}])
+    assert "collapsed_warning" not in healthy and len(healthy["active_dims"]) == 6
+    assert latent_usage([{"loss": 1.0}]) == {}
+
+
+def test_folder_training_defaults_and_kl_in_the_log_and_report(tmp_path, image_folder):
+    from latentlens.cli import main
+    from latentlens.viz.report import build_report
+
+    run = tmp_path / "run"
+    assert main(["train", "vae", "--data", str(image_folder), "--steps", "4", "--batch-size", "4",
+                 "--image-size", "32", "--out", str(run), "--no-progress"]) == 0  # fmt: skip
+    config = read_json(run / "config.json")
+    assert config["train"]["lr"] == 1e-3 and config["objective"]["hparams"]["beta"] == 1.0
+    summary = read_json(run / "train_summary.json")
+    assert len(summary["kl_per_dim"]) == 10 and "active_dims" in summary
+    html = build_report(run).read_text()
+    assert "information per latent dimension" in html or "KL per latent dimension" in html

@@ -27,6 +27,11 @@ def bernoulli_reconstruction(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
 
 
+def gaussian_kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(q(z_j | x) || N(0, 1)) per latent dimension, averaged over the batch: ``(D,)`` nats."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).mean(0)
+
+
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(1).mean()
 
@@ -65,7 +70,9 @@ class VAEObjective(nn.Module):
 
     def terms(self, model, x, generator):
         logits, mu, logvar, z = model(x, generator=generator)
-        return {"rec": bernoulli_reconstruction(logits, x), "kl": gaussian_kl(mu, logvar)}, mu, logvar, z
+        terms = {"rec": bernoulli_reconstruction(logits, x), "kl": gaussian_kl(mu, logvar),
+                 "kl_per_dim": gaussian_kl_per_dim(mu.detach(), logvar.detach())}  # fmt: skip
+        return terms, mu, logvar, z
 
 
 @register("objective", "beta-vae")

@@ -12,6 +12,7 @@ import time
 import torch
 
 from ..data.sources import step_generator, step_rng
+from ..io import read_jsonl
 from ..models import build_model
 from ..models.vae_objectives import build_objective
 from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, progress_bar
@@ -103,6 +104,8 @@ def train_vae(
         record = None
         if done % settings.log_every == 0 or done == settings.steps:
             record = {k: float(v.detach()) for k, v in terms.items() if torch.is_tensor(v) and v.dim() == 0}
+            if "kl_per_dim" in terms:
+                record["kl_per_dim"] = [round(float(v), 4) for v in terms["kl_per_dim"]]
             record.update(step=done, lr=lr, images_per_s=round(timer.rate(), 1),
                           time_s=round(writer.elapsed_s + time.perf_counter() - began - paused, 2))  # fmt: skip
         if callback is not None and rank == 0 and (done % callback_every == 0 or done == settings.steps):
@@ -125,8 +128,33 @@ def train_vae(
         loss_fn.discriminator = modules["discriminator"]
     writer.checkpoint(settings.steps, modules, optimizers, model)
     seconds = round(writer.elapsed_s + time.perf_counter() - began - paused, 2)
-    writer.finish(settings.steps, model, {"steps": settings.steps, "seconds": seconds})
+    summary = {"steps": settings.steps, "seconds": seconds}
+    if rank == 0:
+        summary.update(latent_usage(read_jsonl(writer.log_path)))
+        if summary.get("collapsed_warning"):
+            log.warning("%s", summary["collapsed_warning"])
+    writer.finish(settings.steps, model, summary)
     return model.eval()
+
+
+COLLAPSE_NATS = 0.05  # a latent dimension whose KL stays below this carries (almost) no information
+
+
+def latent_usage(records: list[dict], window: int = 10) -> dict:
+    """KL per latent dimension averaged over the last ``window`` log records, which dimensions are active
+    (KL >= :data:`COLLAPSE_NATS`), and a warning when most (more than half) have collapsed to the prior."""
+    rows = [r["kl_per_dim"] for r in records if "kl_per_dim" in r][-window:]
+    if not rows:
+        return {}
+    kl = [sum(col) / len(col) for col in zip(*rows)]
+    active = [j for j, v in enumerate(kl) if v >= COLLAPSE_NATS]
+    out = {"kl_per_dim": [round(v, 4) for v in kl], "active_dims": active}
+    if len(active) * 2 < len(kl):
+        out["collapsed_warning"] = (
+            f"{len(kl) - len(active)} of {len(kl)} latent dimensions collapsed (KL < {COLLAPSE_NATS} nats): the model "
+            "ignores them. Train longer, raise --lr, or lower --beta / --gamma"
+        )
+    return out
 
 
 def disentanglement_probe(dataset, metrics=("factor_vae", "mig"), preset: str = "fast", seed: int = 0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...io import read_json, read_jsonl
-from ..html import figure, pyplot, table
+from ..html import escape, figure, pyplot, table
 
 ORDER = 10
 TITLE = "Training"
@@ -37,7 +37,32 @@ def render(run_dir: Path) -> str | None:
     parts = [table(["setting", "value"], rows)]
     if records:
         parts.append(_curve(records, config["kind"], run_dir))
+    if summary.get("kl_per_dim") or any("kl_per_dim" in r for r in records):
+        parts.append(_latent_usage(summary, records, run_dir))
     return "".join(parts)
+
+
+def _latent_usage(summary: dict, records: list[dict], run_dir: Path) -> str:
+    """KL per latent dimension at the end of training, with the collapse warning when most are unused."""
+    from ...train.vae import COLLAPSE_NATS, latent_usage
+
+    usage = summary if summary.get("kl_per_dim") else latent_usage(records)
+    kl = usage["kl_per_dim"]
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(max(3.0, 0.45 * len(kl) + 1), 2.4))
+    colours = ["#2a6fb0" if v >= COLLAPSE_NATS else "#c0c6cc" for v in kl]
+    ax.bar(range(len(kl)), kl, color=colours)
+    ax.axhline(COLLAPSE_NATS, color="#b0413e", lw=0.8, ls="--")
+    ax.set_xticks(range(len(kl)), [f"z{j}" for j in range(len(kl))])
+    ax.set_ylabel("KL (nats)")
+    ax.set_title("information per latent dimension")
+    fig.tight_layout()
+    warning = usage.get("collapsed_warning")
+    note = f'<p class="error">{escape(warning)}</p>' if warning else ""
+    caption = (f"KL divergence of each latent dimension's posterior from the prior, averaged over the last logged "
+               f"steps. Grey bars (below {COLLAPSE_NATS} nats, dashed line) are dimensions the model does not use.")
+    return (note + "<figure>" + figure(fig, "KL per latent dimension", save_to=run_dir / "figures" / "kl_per_dim.png")
+            + f"<figcaption>{caption}</figcaption></figure>")  # fmt: skip
 
 
 def _pairs(params: dict) -> str:
