@@ -40,6 +40,10 @@ def test_anomaly_fit_and_test_write_metrics(fitted):
     again = json.loads((run / "metrics.json").read_text())
     assert set(again["methods"]) == set(metrics["methods"])
     assert (run / "anomaly" / "recon-l2_best.png").exists()
+    # the report of an anomaly run shows its anomaly results, not a "Latent directions" section
+    assert main(["report", "--run", str(run)]) == 0
+    html = (run / "report.html").read_text()
+    assert "Latent directions" not in html and "recon-l2" in html
 
 
 def test_explain_writes_overlays(fitted, tmp_path):

@@ -19,10 +19,19 @@ _BASELINES = ("random", "coordinate")
 
 
 def _folder(run_dir: Path) -> Path | None:
+    """The folder ``latentlens discover`` wrote: it holds traversal sheets or direction artifacts (a
+    ``metrics.json`` alone, e.g. an anomaly run's, is not one)."""
     for cand in (run_dir / "directions", run_dir):
-        if (cand / "metrics.json").is_file() or any(cand.glob("*_sheet.png")):
+        if any(cand.glob("*_sheet.png")) or any(_is_directions_sidecar(p) for p in cand.glob("*.json")):
             return cand
     return None
+
+
+def _is_directions_sidecar(path: Path) -> bool:
+    try:
+        return read_json(path).get("kind") == "latentlens.directions"
+    except Exception:  # any unreadable JSON is simply not a sidecar
+        return False
 
 
 def _fmt(entry: dict, key: str) -> str:
