@@ -53,3 +53,22 @@ def traverse(
 
 def traversal_values(limit: float = 2.5, steps: int = 9) -> list[float]:
     return np.linspace(-limit, limit, steps).round(4).tolist()
+
+
+DIRECTION_SHIFTS = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)  # in units of each direction's scale
+
+
+@torch.inference_mode()
+def direction_sheet(generator, directions, z: torch.Tensor, shifts=DIRECTION_SHIFTS, scale: int = 2) -> Image.Image:
+    """All directions of a :class:`~latentlens.directions.Directions` artifact from one latent ``z`` (``(D,)``
+    or ``(1, D)``): a row per direction, a column per shift (in units of the direction's scale)."""
+    z0 = z.reshape(1, -1)
+    rows = torch.cat([directions.traverse(generator, z0, k, list(shifts)).cpu() for k in range(len(directions))])
+    return image_grid(rows, len(shifts), scale=scale)
+
+
+@torch.inference_mode()
+def direction_grid(generator, directions, k: int, z: torch.Tensor, shifts=DIRECTION_SHIFTS, scale: int = 2) -> Image.Image:
+    """One direction ``k`` from several latents ``z`` (``(N, D)``): a row per latent, a column per shift (is the
+    change the same wherever it starts?)."""
+    return image_grid(directions.traverse(generator, z, k, list(shifts)).cpu(), len(shifts), scale=scale)

@@ -10,7 +10,7 @@ log = logging.getLogger(__name__)
 
 
 N_ROWS = 4  # latents per traversal grid
-ALPHAS = [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]  # shifts, in units of the direction's scale
+ALPHAS = [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]  # shifts, in units of the direction's scale (viz.grids)
 
 
 def discover(
@@ -197,21 +197,14 @@ class _Evaluator:
 
 
 def _pictures(generator, dirs, z_show, out: Path, method: str, alignment: dict | None) -> None:
-    import torch
-
-    from ..viz.grids import image_grid
+    from ..viz.grids import direction_grid, direction_sheet
     from ..viz.html import save_png
 
     folder = out / method
     folder.mkdir(parents=True, exist_ok=True)
-    ncol = len(ALPHAS)
-    with torch.inference_mode():
-        for k in range(len(dirs)):
-            imgs = dirs.traverse(generator, z_show, k, ALPHAS)
-            save_png(image_grid(imgs, ncol, scale=2), folder / f"direction_{k:02d}.png")
-        z0 = z_show[:1]
-        sheet = torch.cat([dirs.traverse(generator, z0, k, ALPHAS) for k in range(len(dirs))])
-    save_png(image_grid(sheet, ncol, scale=2), out / f"{method}_sheet.png")
+    for k in range(len(dirs)):
+        save_png(direction_grid(generator, dirs, k, z_show, ALPHAS), folder / f"direction_{k:02d}.png")
+    save_png(direction_sheet(generator, dirs, z_show[:1], ALPHAS), out / f"{method}_sheet.png")
 
 
 DEMO_FINDER_PARAMS = {
