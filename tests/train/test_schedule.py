@@ -143,3 +143,22 @@ def test_folder_training_defaults_and_kl_in_the_log_and_report(tmp_path, image_f
     assert len(summary["kl_per_dim"]) == 10 and "active_dims" in summary
     html = build_report(run).read_text()
     assert "information per latent dimension" in html or "KL per latent dimension" in html
+
+
+def test_device_option_is_checked_before_any_work(tmp_path, capsys):
+    from latentlens.cli import main
+
+    for device, message in [("tpu", "unknown device"), ("cuda:0", "no CUDA device")] if not torch.cuda.is_available() \
+            else [("tpu", "unknown device")]:  # fmt: skip
+        out = tmp_path / device.replace(":", "_")
+        assert main(["train", "vae", "--data", "dsprites", "--device", device, "--out", str(out)]) == 2
+        assert message in capsys.readouterr().err
+        assert not out.exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.device
+def test_vae_trains_on_cuda(tmp_path):
+    settings = TrainSettings(steps=3, batch_size=8, progress=False, device="cuda")
+    model = train_vae(_tiny_source(), tmp_path, settings, {"image_size": 32}, "factorvae", {"disc_width": 16})
+    assert next(model.parameters()).is_cuda

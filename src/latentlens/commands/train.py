@@ -26,6 +26,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up")
     p.add_argument("--disc-lr", type=positive_float, default=None, help="FactorVAE discriminator lr (default --lr)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto; torchrun ranks take their own GPU")
     p.add_argument("--latent-dim", type=positive_int, default=10)
     p.add_argument("--image-size", type=positive_int, default=64, help="images are resized to this size")
     p.add_argument("--channels", type=int, choices=[1, 3], default=None, help="default: detected from the data")
@@ -98,7 +99,7 @@ def run(args) -> int:
     settings = TrainSettings(
         steps=args.steps or 2000, batch_size=args.batch_size or 64, seed=args.seed, checkpoint_every=args.checkpoint_every,
         lr=args.lr or (1e-3 if args.model == "vae" else 2e-4), progress=not args.no_progress,
-        lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps, disc_lr=args.disc_lr,
+        lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps, disc_lr=args.disc_lr, device=args.device,
     ).validate()  # fmt: skip
     if args.eval_every < 0 or (args.eval_every and (args.model != "vae" or args.data != "dsprites")):
         raise LatentLensError("--eval-every applies to VAEs trained on dsprites, as a positive step count")

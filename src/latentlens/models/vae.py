@@ -91,7 +91,9 @@ class ConvVAE(nn.Module):
 
     @staticmethod
     def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None):
-        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+        # drawn where the generator lives (a CPU generator seeds GPU runs too), then moved to mu's device
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype,
+                          device=generator.device if generator is not None else mu.device).to(mu.device)  # fmt: skip
         return mu + eps * torch.exp(0.5 * logvar)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):

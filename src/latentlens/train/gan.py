@@ -16,7 +16,7 @@ from ..data.sources import step_generator, step_rng
 from ..errors import LatentLensError
 from ..models import build_model
 from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, progress_bar
-from .loop import set_lr, to_channels_last, wrap_ddp
+from .loop import set_lr, to_channels_last, training_device, wrap_ddp
 
 
 R1_GAMMA = 10.0  # default weight of the R1 penalty
@@ -45,7 +45,8 @@ def train_gan(
     rank, world = distributed_context()
     model_config = {"in_channels": source.channels, **(model_config or {})}
     torch.manual_seed(settings.seed)
-    model = build_model("gan", model_config).to(memory_format=torch.channels_last)
+    device = training_device(settings, world)
+    model = build_model("gan", model_config).to(device=device, memory_format=torch.channels_last)
     config = {
         "kind": "gan",
         "model": model.config_dict(),
@@ -64,9 +65,9 @@ def train_gan(
     for step in range(start, settings.steps):
         set_lr(g_opt, settings.lr_at(step))
         set_lr(d_opt, settings.lr_at(step))
-        real = to_channels_last(source.batch(settings.batch_size, step_rng(settings.seed, step, rank)))
+        real = to_channels_last(source.batch(settings.batch_size, step_rng(settings.seed, step, rank)).to(device))
         noise = step_generator(settings.seed, step, rank)
-        fake = generator_net(model.sample_latents(len(real), noise))
+        fake = generator_net(model.sample_latents(len(real), noise).to(device))
         # The penalty runs through the unwrapped critic: autograd.grad does not fire DDP's reducer, and the
         # one backward below sums both paths into each parameter's gradient before it is all-reduced.
         if r1_gamma > 0:

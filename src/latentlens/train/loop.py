@@ -41,6 +41,7 @@ class TrainSettings:
     lr_final_fraction: float = 0.05
     warmup_steps: int = 0
     disc_lr: float | None = None  # learning rate of a discriminator (FactorVAE's); default: lr
+    device: str = "cpu"  # "cpu", "cuda", "cuda:N" or "auto"; under torchrun with CUDA each rank takes its own GPU
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> "TrainSettings":
@@ -55,6 +56,9 @@ class TrainSettings:
             raise LatentLensError(f"lr_final_fraction must be in [0, 1], got {self.lr_final_fraction}")
         if self.disc_lr is not None and not (math.isfinite(self.disc_lr) and self.disc_lr > 0):
             raise LatentLensError(f"--disc-lr must be a positive number, got {self.disc_lr}")
+        from ..adapters import resolve_device
+
+        resolve_device(self.device)  # an unknown or absent device is refused before any work
         if not 0 <= self.warmup_steps < self.steps:
             raise LatentLensError(f"--warmup-steps must be in [0, steps), got {self.warmup_steps}")
         return self
@@ -106,6 +110,18 @@ def keep_freed_memory() -> bool:
     return served_from_heap and mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1) == 1 and mallopt(_M_TOP_PAD, 64 << 20) == 1
 
 
+def training_device(settings: "TrainSettings", world: int) -> torch.device:
+    """The device a rank trains on: ``settings.device`` (``auto`` = CUDA when available); under torchrun
+    with CUDA, the GPU of the rank's ``LOCAL_RANK``."""
+    from ..adapters import resolve_device
+
+    device = resolve_device(settings.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    return device
+
+
 def distributed_context() -> tuple[int, int]:
     """Join the process group when launched by torchrun; return ``(rank, world_size)``."""
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
@@ -120,6 +136,12 @@ def wrap_ddp(module: torch.nn.Module, world_size: int) -> torch.nn.Module:
     if world_size == 1:
         return module
     ddp = torch.nn.parallel.DistributedDataParallel
+    param = next(iter(module.parameters()), None)
+    if param is not None and param.is_cuda:
+        ids = [param.device.index]
+        if "forward_sync_buffers" in inspect.signature(ddp.__init__).parameters:
+            return ddp(module, device_ids=ids, forward_sync_buffers=False)
+        return ddp(module, device_ids=ids, broadcast_buffers=False)
     # Each rank keeps its own BatchNorm statistics; torch >= 2.13 renamed the switch.
     if "forward_sync_buffers" in inspect.signature(ddp.__init__).parameters:
         return ddp(module, forward_sync_buffers=False)

@@ -16,7 +16,7 @@ from ..io import read_jsonl
 from ..models import build_model
 from ..models.vae_objectives import build_objective
 from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, progress_bar
-from .loop import set_lr, to_channels_last, wrap_ddp
+from .loop import set_lr, to_channels_last, training_device, wrap_ddp
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +69,14 @@ def train_vae(
     rank, world = distributed_context()
     model_config = {"in_channels": source.channels, "image_size": source.image_size, **(model_config or {})}
     torch.manual_seed(settings.seed)
-    model = build_model("vae", model_config).to(memory_format=torch.channels_last)
-    loss_fn = build_objective(objective, model.latent_dim, **(objective_params or {}))
+    device = training_device(settings, world)
+    model = build_model("vae", model_config).to(device=device, memory_format=torch.channels_last)
+    loss_fn = build_objective(objective, model.latent_dim, **(objective_params or {})).to(device)
     config = {
         "kind": "vae",
         "model": model.config_dict(),
         "objective": {"name": objective, "hparams": loss_fn.hparams()},
-        "train": {**vars(settings), "data": source.name, "world_size": world},
+        "train": {**vars(settings), "data": source.name, "world_size": world, "device": str(device)},
     }
     writer = RunWriter(out_dir, config, resume, rank)
     optimizer, disc_optimizer = make_optimizers(model, loss_fn, settings.lr, settings.disc_lr)
@@ -95,7 +96,7 @@ def train_vae(
         lr = settings.lr_at(step)
         set_lr(optimizer, lr)
         set_lr(disc_optimizer, lr * disc_scale)
-        x = to_channels_last(source.batch(settings.batch_size, step_rng(settings.seed, step, rank)))
+        x = to_channels_last(source.batch(settings.batch_size, step_rng(settings.seed, step, rank)).to(device))
         generator = step_generator(settings.seed, step, rank)
         terms = train_step(ddp_model, loss_fn, optimizer, disc_optimizer, x, generator)
         timer.add(len(x) * world)
