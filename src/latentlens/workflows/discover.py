@@ -43,7 +43,9 @@ def discover(
     generator = _generator(model, config, latents)
     if k is not None and k > generator.latent_dim:
         raise LatentLensError(f"--k {k} exceeds the latent dimension {generator.latent_dim} of {run_dir}")
-    out = ensure_writable_dir(Path(out) if out is not None else run_dir / "directions")
+    if config["kind"] == "module":  # a model object: ``out`` is its run folder, as for --model on the CLI
+        out = None
+    out = ensure_writable_dir(Path(out) if out is not None else Path(run_dir) / "directions")
     evaluator = _Evaluator(model, generator, config, evaluation, show_progress, eval_params or {})
     z_show = generator.sample_latents(N_ROWS, torch.Generator().manual_seed(seeds[0] + 2024)).float()
     metrics_path = out / "metrics.json"
