@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..registry import get
-from . import gan, vae, vae_objectives
+from . import gan, vae, vae_objectives  # noqa: F401  (registers models and objectives)
 from . import ad_factorvae  # noqa: F401  (registers the "ad-factorvae" objective)
 from .gan import DCGAN, GANConfig
 from .vae import ConvVAE, VAEConfig

@@ -214,23 +214,3 @@ DEMO_FINDER_PARAMS = {
                "n_eval": 300},
 }  # fmt: skip
 DEMO_EVAL_PARAMS = {"rca": {"n_train": 1000, "n_eval": 400, "epochs": 4}, "alignment": {"n_samples": 32}}
-
-
-def demo_step(run_dir, args) -> None:
-    """Demo step: SeFa and Voynov directions of the demo's VAE decoder (random baseline beside them), with
-    traversal sheets, RCA and dSprites factor alignment; skipped when already written."""
-    metrics = Path(run_dir) / "directions" / "metrics.json"
-    if metrics.is_file():
-        from ..io import read_json
-
-        if {"sefa", "voynov"} <= set(read_json(metrics).get("methods", {})):
-            return
-    from ..metrics.factor_predictor import factor_predictor_available
-
-    # Training the dSprites factor predictor takes about 5 minutes on 2 cores; the demo scores factor alignment only
-    # when a cached predictor exists (any `latentlens discover` on a dSprites run caches one), RCA always.
-    cached = factor_predictor_available()
-    eval_params = {**DEMO_EVAL_PARAMS, "skip_alignment": not cached}
-    discover(run_dir, ["sefa", "voynov", "random"], seeds=[getattr(args, "seed", 0)], evaluation="fast",
-             show_progress=not getattr(args, "no_progress", False), finder_params=DEMO_FINDER_PARAMS,
-             eval_params=eval_params)  # fmt: skip

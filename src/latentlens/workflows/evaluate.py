@@ -88,12 +88,3 @@ def _input_format(vae) -> tuple[int, int | None]:
     if cfg is not None and hasattr(cfg, "image_size"):
         return cfg.image_size, cfg.in_channels
     return 64, None
-
-
-def demo_step(run_dir: Path, args) -> None:
-    from ..io import read_json
-
-    path = Path(run_dir) / "metrics.json"
-    if path.exists() and "factor_vae_score" in read_json(path):
-        return
-    evaluate_run(run_dir, "all", "fast", "mean", args.seed, not args.no_progress)

@@ -83,10 +83,3 @@ def explain_run(
     }  # fmt: skip
     write_json(out / "summary.json", summary)
     return summary
-
-
-def demo_step(run_dir, args) -> None:
-    """Demo step: attention maps of the demo's dSprites VAE (skipped when already written)."""
-    if (Path(run_dir) / "attention" / "summary.json").exists():
-        return
-    explain_run(run_dir, "dsprites", n=8, seed=getattr(args, "seed", 0))

@@ -67,6 +67,9 @@ RECIPES: dict[str, Recipe] = {
 }  # fmt: skip
 
 
+BEST_VAE = "dsprites-factorvae"  # the zoo's best-disentangled dSprites VAE (the demo interprets it)
+
+
 def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise LatentLensError(f"unknown zoo model {name!r} (known: {', '.join(sorted(RECIPES))})")

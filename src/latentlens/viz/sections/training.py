@@ -34,6 +34,13 @@ def render(run_dir: Path) -> str | None:
         rates = [r["images_per_s"] for r in records if "images_per_s" in r]
         if rates:
             rows.append(["throughput (median)", f"{sorted(rates)[len(rates) // 2]:.0f} images/s"])
+    provenance = read_json(run_dir / "provenance.json") if (run_dir / "provenance.json").exists() else None
+    if provenance:
+        machine = provenance.get("machine", {})
+        rows.insert(0, ["zoo model", f"{provenance.get('name')}: {provenance.get('description', '')}"])
+        rows.append(["reproduce with", provenance.get("command", "-")])
+        rows.append(["trained on", f"{machine.get('device', '?')}, {machine.get('cpu_count', '?')} cores, "
+                                   f"{machine.get('torch', '')}; commit {str(provenance.get('commit', '?'))[:12]}"])
     parts = [table(["setting", "value"], rows)]
     if records:
         parts.append(_curve(records, config["kind"], run_dir))
