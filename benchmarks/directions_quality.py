@@ -66,45 +66,18 @@ K = 10  # latent dimension of both models
 log = logging.getLogger("directions_quality")
 
 
-VAE_RUN_PREFIX = {"beta-vae": "vae", "beta-tcvae": "tcvae", "factorvae": "fvae"}
+def zoo_run(kind: str, cache: Path, retrain: bool, vae_name: str, gan_name: str) -> Path:
+    """The zoo model of ``kind`` (``vae``: ``vae_name``, ``gan``: ``gan_name``): the shipped one, or with
+    ``retrain`` the same recipe trained again here (``latentlens zoo train``) into ``cache`` (resumed if
+    interrupted)."""
+    from latentlens import zoo
 
-
-def ensure_run(
-    kind: str, cache: Path, steps: int, width: int, show: bool, objective="beta-tcvae", beta=6.0, threads=None
-) -> Path:
-    """Train (or resume, or reuse) a model on dSprites with latentlens' training loops, on ``threads`` threads
-    (default: all cores); the caller's thread count is restored afterwards."""
-    from latentlens.data.sources import make_source
-
-    vae_name = f"{VAE_RUN_PREFIX[objective]}-b{beta:g}-s{steps}"
-    run = cache / (vae_name if kind == "vae" else f"gan-r1-w{width}-s{steps}")
-    if (run / "train_summary.json").is_file():
-        return run
-    resume = (run / "config.json").is_file()
-    source = make_source("dsprites")
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads or os.cpu_count() or 1)
-    try:
-        _train(kind, run, source, steps, width, show, objective, beta, resume)
-    finally:
-        torch.set_num_threads(previous_threads)
+    name = vae_name if kind == "vae" else gan_name
+    if not retrain:
+        return zoo.resolve_run(f"zoo:{name}")
+    run = cache / f"zoo-{name}"
+    zoo.train(name, run, progress=False)
     return run
-
-
-def _train(kind, run, source, steps, width, show, objective, beta, resume) -> None:
-    from latentlens.train.loop import TrainSettings
-
-    if kind == "vae":
-        from latentlens.train.vae import train_vae
-
-        settings = TrainSettings(steps=steps, batch_size=64, lr=5e-4, seed=0, checkpoint_every=100, progress=show)
-        params = {"beta": beta} if objective != "factorvae" else {"gamma": beta}
-        train_vae(source, run, settings, {"latent_dim": K}, objective, params, resume)
-    else:
-        from latentlens.train.gan import train_gan
-
-        settings = TrainSettings(steps=steps, batch_size=64, lr=2e-4, seed=0, checkpoint_every=100, progress=show)
-        train_gan(source, run, settings, {"latent_dim": K, "width": width}, resume, r1_gamma=10.0)
 
 
 class OracleGenerator(torch.nn.Module):
@@ -165,11 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--models", default="vae,gan")
     parser.add_argument("--k", type=int, default=K, help="directions per method (default: the latent dimension)")
-    parser.add_argument("--vae-steps", type=int, default=40000)
-    parser.add_argument("--vae-objective", choices=sorted(VAE_RUN_PREFIX), default="beta-tcvae")
-    parser.add_argument("--vae-beta", type=float, default=6.0, help="beta (beta-VAE, beta-TCVAE) or gamma (FactorVAE)")
-    parser.add_argument("--gan-steps", type=int, default=10000)
-    parser.add_argument("--gan-width", type=int, default=16)
+    parser.add_argument("--vae", default=None, help="zoo VAE (default: the zoo's best dSprites VAE)")
+    parser.add_argument("--gan", default="dsprites-gan", help="zoo GAN")
+    parser.add_argument("--retrain", action="store_true", help="reproduce the zoo models here instead of loading them")
     parser.add_argument("--voynov-steps", type=int, default=2000)
     parser.add_argument("--rca-pairs", type=int, default=1000)
     parser.add_argument("--posthoc-points", type=int, default=1000, help="train points for MIG/DCI (test: half)")
@@ -183,8 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "directions_quality.json"))
     args = parser.parse_args(argv)
     if args.quick:
-        args.vae_steps, args.gan_steps, args.voynov_steps, args.rca_pairs = 30, 30, 10, 200
+        args.voynov_steps, args.rca_pairs = 10, 200
         args.posthoc_points, args.gbt_stages, args.encoder_images, args.seeds = 300, 5, 300, "0"
+    from latentlens.zoo.recipes import BEST_VAE
+
+    args.vae = args.vae or BEST_VAE
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -214,9 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {}
     for kind in args.models.split(","):
         t = time.perf_counter()
-        steps = args.vae_steps if kind == "vae" else args.gan_steps
-        run = ensure_run(kind, cache, steps, args.gan_width, args.progress, args.vae_objective, args.vae_beta,
-                         args.train_threads)  # fmt: skip
+        run = zoo_run(kind, cache, args.retrain, args.vae, args.gan)
         from latentlens.train.checkpoint import load_model
 
         model = load_model(run)
@@ -236,6 +208,13 @@ def main(argv: list[str] | None = None) -> int:
                                                                  args.progress)  # fmt: skip
         latent_fn = latent_function(model, encoder)
         timings[f"{kind}_encoder_s"] = time.perf_counter() - t
+        readout = readout_reference = None
+        if kind == "vae":  # the second instrument: factors read through the VAE's own encoder
+            from latentlens.metrics.encoder_readout import EncoderReadout
+
+            readout = EncoderReadout(model, n_train=4000 if args.quick else 20000,
+                                     steps=200 if args.quick else 1500).fit()  # fmt: skip
+            readout_reference = reference_changes(readout)
         per_method: dict[str, list] = {m: [] for m in METHODS}
         fit_seconds: dict[str, list] = {m: [] for m in METHODS}
         for seed in seeds:
@@ -254,6 +233,15 @@ def main(argv: list[str] | None = None) -> int:
                 )  # fmt: skip
                 scores.pop("rca_detail", None)
                 scores["seed"] = seed
+                if readout is not None:
+                    from latentlens.metrics.factor_alignment import alignment_summary, factor_effects
+
+                    read = alignment_summary(factor_effects(generator, dirs, readout, reference=readout_reference,
+                                                            random_state=seed, **alignment_kwargs))  # fmt: skip
+                    scores["readout_factors_controlled"] = read["factors_controlled"]
+                    scores["readout_purity"] = read["purity"]
+                    scores["readout_mean_active_purity"] = read["mean_active_purity"]
+                    scores["readout_controlled"] = read["controlled_factors"]
                 if method == "voynov":
                     scores["voynov_train_rca"] = dirs.extra.get("rca_train")
                 per_method[method].append(scores)
@@ -268,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                     **summarize(per_method[m]),
                     "fit_seconds_mean": sum(fit_seconds[m]) / len(fit_seconds[m]),
                     "controlled_factors_per_seed": [r["alignment"]["controlled_factors"] for r in per_method[m]],
+                    "readout_controlled_per_seed": [r.get("readout_controlled") for r in per_method[m]],
                     "main_factor_seed0": per_method[m][0]["alignment"]["main_factor"],
                     "purity_per_direction_seed0": per_method[m][0]["alignment"]["purity_per_direction"],
                     "effects_seed0": per_method[m][0]["alignment"]["effects"],

@@ -16,6 +16,7 @@ from latentlens.metrics.directions import (
     reconstructor_accuracy,
     summarize,
 )
+from latentlens.metrics.mig import compute_mig
 
 
 def test_rca_separates_distinct_from_duplicated_directions():
@@ -98,3 +99,18 @@ def test_summarize_mean_and_sd():
     assert s["rca"]["mean"] == pytest.approx(0.7) and s["rca"]["sd"] == pytest.approx(0.2)
     assert s["mig"]["values"] == [0.1, 0.3]
     assert summarize([{"rca": 0.4}])["rca"]["sd"] == 0.0
+
+
+def test_posthoc_coordinates_of_a_non_orthogonal_basis_recover_the_factors():
+    """Latents z = f A for a skewed unit basis A: the coordinates along A are f itself (pseudo-inverse), so
+    MIG is as high as for an aligned code; z A^T would mix the factors."""
+    rng = np.random.default_rng(1)
+    factors = rng.integers(0, 10, size=(1500, 3))
+    skewed = np.array([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.6, 0.0, 0.8]])  # unit rows, far from orthogonal
+    latents = (factors + 0.05 * rng.standard_normal(factors.shape)) @ skewed
+    tr, te = slice(0, 1000), slice(1000, 1500)
+    args = (latents[tr], factors[tr], latents[te], factors[te])
+    skew_scores = posthoc_scores(*args, skewed, gbt_params={"n_estimators": 5})
+    assert skew_scores["mig"] > 0.5
+    mixed = compute_mig(latents[tr] @ skewed.T, factors[tr])["mig"]  # the old z A^T representation
+    assert skew_scores["mig"] > mixed + 0.2

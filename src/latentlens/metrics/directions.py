@@ -59,13 +59,15 @@ def evaluate_directions(
         out["alignment"] = alignment_summary(eff, **summary_kw)
         out["factors_controlled"] = out["alignment"]["factors_controlled"]
         out["purity"] = out["alignment"]["purity"]
+        out["mean_purity"] = out["alignment"]["mean_active_purity"]
     if posthoc is not None:
         scores = posthoc_scores(*posthoc, directions, random_state=random_state, **(posthoc_kwargs or {}))
         out.update(scores)
     return out
 
 
-SUMMARY_KEYS = ("rca", "factors_controlled", "purity", "mig", "dci")
+SUMMARY_KEYS = ("rca", "factors_controlled", "purity", "mean_purity", "mig", "dci", "readout_factors_controlled",
+                "readout_purity", "readout_mean_active_purity")
 
 
 def summarize(per_seed: list[dict], keys=SUMMARY_KEYS) -> dict:

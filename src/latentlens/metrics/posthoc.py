@@ -103,13 +103,18 @@ def dsprites_latents(latent_fn, n: int, random_state: int = 0) -> tuple[np.ndarr
 
 def posthoc_scores(latents_train, factors_train, latents_test, factors_test, directions, *,
                    gbt_params: dict | None = None, random_state: int = 0) -> dict:  # fmt: skip
-    """MIG and DCI of the codes ``latents @ A^T`` (Khrulkov et al.'s representation) via the metrics harness."""
+    """MIG and DCI of each image's coordinates along the directions (Khrulkov et al.'s representation).
+
+    The coordinates of a latent ``z`` along unit directions ``A`` (K x D) are the least-squares ``c`` with
+    ``c A ~ z``, i.e. ``z pinv(A)``; for orthonormal rows that is ``z A^T``, but for the non-orthogonal bases of
+    the ``proj``/``linear`` deformators ``z A^T`` would mix the directions' coordinates."""
     from .dci import compute_dci
     from .mig import compute_mig
 
     basis = np.asarray(getattr(directions, "basis", directions), dtype=np.float64)
     basis = basis / np.linalg.norm(basis, axis=1, keepdims=True)
-    c_train, c_test = latents_train @ basis.T, latents_test @ basis.T
+    project = np.linalg.pinv(basis)  # (D, K); equals basis.T for orthonormal rows
+    c_train, c_test = latents_train @ project, latents_test @ project
     mig = compute_mig(c_train, factors_train)
     dci = compute_dci(c_train, factors_train, c_test, factors_test, random_state=random_state, gbt_params=gbt_params)
     return {
