@@ -17,8 +17,16 @@ from .errors import LatentLensError
 from .train.loop import keep_freed_memory
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse whose errors are one line, ``latentlens: error: ...`` with exit status 2, like every other
+    error of the CLI (sub-command parsers inherit the class)."""
+
+    def error(self, message: str):
+        self.exit(2, f"latentlens: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="latentlens", description="Make the latent spaces of generative models interpretable."
     )
     parser.add_argument("--version", action="version", version=f"latentlens {__version__}")

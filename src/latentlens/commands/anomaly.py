@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from ..workflows.anomaly import evaluate_run, fit_category
-from . import positive_float, positive_int
+from . import fraction, positive_float, positive_int, seed
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +33,10 @@ def add_parser(subparsers) -> None:
     f.add_argument("--latent-dim", type=positive_int, default=32)
     f.add_argument("--batch-size", type=positive_int, default=32)
     f.add_argument("--lr", type=positive_float, default=1e-3)
-    f.add_argument("--val-fraction", type=positive_float, default=0.15,
+    f.add_argument("--val-fraction", type=fraction, default=0.15,
                    help="share of train/good held out to choose thresholds (never the test set)")  # fmt: skip
     f.add_argument("--layer", default=DEFAULT_LAYER, help="encoder layer of the gradient maps")
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--seed", type=seed, default=0)
     f.add_argument("--resume", action="store_true")
     f.add_argument("--no-progress", action="store_true")
     f.set_defaults(func=run_fit)
@@ -45,7 +45,7 @@ def add_parser(subparsers) -> None:
     t.add_argument("--data", default=None, help="default: the folder used by fit")
     t.add_argument("--category", default=None, help="default: the category used by fit")
     t.add_argument("--method", default="all", choices=("all",) + METHODS, help="map(s) to evaluate (default all)")
-    t.add_argument("--fpr", type=positive_float, default=0.005,
+    t.add_argument("--fpr", type=fraction, default=0.005,
                    help="pixel false-positive rate on held-out normal images that sets the F1 threshold")  # fmt: skip
     t.set_defaults(func=run_test)
 

@@ -6,7 +6,7 @@ import inspect
 import logging
 from pathlib import Path
 
-from . import positive_int
+from . import positive_int, seed
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ def add_parser(subparsers) -> None:
     d.set_defaults(func=run_dsprites)
     m = kinds.add_parser("defects", help="synthetic defect benchmark in the MVTec AD folder layout")
     m.add_argument("--out", required=True, help="folder to write")
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--seed", type=seed, default=0)
     m.add_argument("--categories", default=None, help="comma-separated subset of categories")
     m.add_argument("--image-size", type=positive_int, default=None)
     m.set_defaults(func=run_defects)

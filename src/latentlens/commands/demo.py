@@ -4,7 +4,7 @@ interruption and it continues where it stopped."""
 
 from __future__ import annotations
 
-from . import positive_int
+from . import positive_int, seed
 
 
 def add_parser(subparsers) -> None:
@@ -12,7 +12,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
     p.add_argument("--short-steps", type=positive_int, default=600, help="steps of the short training run")
     p.add_argument("--zoo-model", default=None, help="zoo VAE to interpret (default: the best dSprites VAE)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 
 from ..workflows.discover import discover
-from . import add_model_options, positive_int, run_folder
+from . import add_model_options, positive_int, run_folder, seed, seed_list
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,9 @@ def add_parser(subparsers) -> None:
     group.add_argument("--list", action="store_true", help="list the available methods and exit")
     p.add_argument("--k", type=positive_int, default=None, help="number of directions (default: latent dim)")
     p.add_argument("--out", default=None, help="output folder (default RUN/directions); with --model: the run folder")
-    p.add_argument("--seed", type=int, default=0, help="seed (first seed of --seeds)")
-    p.add_argument("--seeds", default=None, help="comma-separated seeds, e.g. 0,1,2 (mean +- sd in metrics.json)")
+    p.add_argument("--seed", type=seed, default=0, help="seed (first seed of --seeds)")
+    p.add_argument("--seeds", type=seed_list, default=None,
+                   help="comma-separated distinct seeds, e.g. 0,1,2 (mean +- sd in metrics.json)")  # fmt: skip
     p.add_argument("--steps", type=positive_int, default=None, help="training steps of learned methods (voynov)")
     p.add_argument("--eval", choices=("none", "fast", "full"), default="fast",
                    help="none; fast = RCA (+ dSprites factor alignment); full = also post-hoc MIG/DCI")  # fmt: skip
@@ -47,20 +48,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--force", action="store_true", help="redo methods that metrics.json already holds")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
-
-
-def _parse_seeds(args) -> list[int]:
-    from ..errors import LatentLensError
-
-    if args.seeds is None:
-        return [args.seed]
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise LatentLensError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
-    if not seeds or any(s < 0 for s in seeds):
-        raise LatentLensError(f"--seeds must list non-negative integers, got {args.seeds!r}")
-    return seeds
 
 
 def _methods(args) -> list[str]:
@@ -93,7 +80,7 @@ def run(args) -> int:
 
     if args.run is None and args.model is None:
         raise LatentLensError("give --run RUN (or zoo:NAME) or --model package.module:factory")
-    methods, seeds = _methods(args), _parse_seeds(args)
+    methods, seeds = _methods(args), args.seeds or [args.seed]
     run_dir = run_folder(args)
     discover(
         run_dir=run_dir, methods=methods, k=args.k, out=None if args.model else args.out, seeds=seeds,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from ..workflows.evaluate import evaluate_run
-from . import add_model_options, run_folder
+from . import add_model_options, run_folder, seed
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--metrics", default="all", help="all, or a comma list of beta_vae,factor_vae,mig,dci,sap,modularity")
     p.add_argument("--preset", default="fast", choices=["fast", "reference"], help="sample counts (default fast)")
     p.add_argument("--representation", default="mean", choices=["mean", "sampled"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 

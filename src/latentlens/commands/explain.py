@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from ..workflows.explain import explain_run
-from . import add_model_options, positive_int, run_folder
+from . import add_model_options, positive_int, run_folder, seed
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--variant", choices=VARIANTS, default="paper", help="paper (Eqs. 1-3), official, signed")
     p.add_argument("--latent", choices=["mean", "sample"], default="mean", help="explain mu (default) or sampled z")
     p.add_argument("--n", type=positive_int, default=8, help="number of images to explain")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.set_defaults(func=run)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 
-from . import positive_float, positive_int
+from . import non_negative_float, non_negative_int, positive_float, positive_int, seed
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +23,9 @@ def add_parser(subparsers) -> None:
                    help="default 1e-3 (VAE; disentanglement_lib used 1e-4 for 300k steps) / 2e-4 (GAN)")  # fmt: skip
     p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
                    help="cosine: decay to 5%% of --lr at the last step")  # fmt: skip
-    p.add_argument("--warmup-steps", type=int, default=0, help="linear learning-rate warm-up")
+    p.add_argument("--warmup-steps", type=non_negative_int, default=0, help="linear learning-rate warm-up")
     p.add_argument("--disc-lr", type=positive_float, default=None, help="FactorVAE discriminator lr (default --lr)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto; torchrun ranks take their own GPU")
     p.add_argument("--latent-dim", type=positive_int, default=10)
     p.add_argument("--image-size", type=positive_int, default=64, help="images are resized to this size")
@@ -34,16 +34,16 @@ def add_parser(subparsers) -> None:
     p.add_argument("--encoder-kernels", choices=["4x4", "2x2"], default="4x4",
                    help="4x4: paper's Table 2; 2x2: disentanglement_lib code")  # fmt: skip
     p.add_argument("--width", type=positive_int, default=32, help="GAN channel width")
-    p.add_argument("--r1-gamma", type=float, default=None,
+    p.add_argument("--r1-gamma", type=non_negative_float, default=None,
                    help="GAN: weight of the R1 penalty on real images (default 10; 0 = plain DCGAN)")  # fmt: skip
     p.add_argument("--beta", type=positive_float, default=None,
                    help="beta-VAE: default 4 on dsprites, 1 on your own images; beta-TCVAE: default 6")  # fmt: skip
     p.add_argument("--gamma", type=positive_float, default=None, help="FactorVAE TC weight")
-    p.add_argument("--ad-lambda", type=float, default=None, help="AD-FactorVAE attention-disentanglement weight")
+    p.add_argument("--ad-lambda", type=non_negative_float, default=None, help="AD-FactorVAE attention-disentanglement weight")
     p.add_argument("--ad-layer", default=None, help="AD-FactorVAE encoder layer name")
     p.add_argument("--ad-pair", default=None, choices=["top", "random"])
     p.add_argument("--checkpoint-every", type=positive_int, default=250)
-    p.add_argument("--eval-every", type=int, default=0,
+    p.add_argument("--eval-every", type=non_negative_int, default=0,
                    help="VAE on dsprites: log the FactorVAE score and MIG (fast preset, seed 0) every N steps")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--no-progress", action="store_true")

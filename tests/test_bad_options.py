@@ -1,0 +1,37 @@
+"""Bad options are refused at parse time with one line and exit status 2, before any work."""
+
+import pytest
+
+from latentlens.cli import main
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["train", "vae", "--data", "dsprites", "--seed", "-1"], "seeds must be in [0, 2**32)"),
+        (["train", "vae", "--data", "dsprites", "--seed", str(2**32)], "seeds must be in [0, 2**32)"),
+        (["train", "vae", "--data", "dsprites", "--lr", "inf"], "finite"),
+        (["train", "vae", "--data", "dsprites", "--lr", "nan"], "finite"),
+        (["train", "vae", "--data", "dsprites", "--beta", "inf"], "finite"),
+        (["train", "gan", "--data", "dsprites", "--r1-gamma", "-1"], "non-negative"),
+        (["train", "vae", "--data", "dsprites", "--warmup-steps", "-3"], "non-negative"),
+        (["anomaly", "test", "--run", "x", "--fpr", "1"], "between 0 and 1"),
+        (["anomaly", "test", "--run", "x", "--fpr", "0"], "between 0 and 1"),
+        (["anomaly", "fit", "--data", "x", "--val-fraction", "1.5"], "between 0 and 1"),
+        (["discover", "--run", "x", "--method", "sefa", "--seeds", "1,1"], "distinct"),
+        (["discover", "--run", "x", "--method", "sefa", "--seeds", ","], "comma-separated"),
+        (["train", "vae", "--steps", "zero"], "whole number"),
+        (["train", "vae", "--no-such-flag"], "unrecognized arguments"),
+        (["nonsense-command"], "invalid choice"),
+    ],
+)  # fmt: skip
+def test_bad_options_are_one_line_errors(tmp_path, capsys, argv, fragment):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--out", str(out)] if argv[0] == "train" else argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("latentlens: error:"), err
+    assert fragment in lines[0]
+    assert not out.exists()
