@@ -31,15 +31,41 @@ def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]
     return files
 
 
+MAX_PIXELS = 64_000_000  # larger images (or decompression bombs claiming to be) are refused
+
+
+def _to_unit_float(im: Image.Image, path) -> np.ndarray:
+    """A 16-bit or floating-point single-channel image as float32 in [0, 1], scaled, never clipped:
+    integers by their bit depth, floats as they are when already in [0, 1], else by their own min..max."""
+    array = np.asarray(im, dtype=np.float64)
+    if not np.isfinite(array).all():
+        raise LatentLensError(f"image {path} has NaN or infinite pixels")
+    if im.mode.startswith("I;16") or (im.mode == "I" and array.max() <= 65535 and array.min() >= 0):
+        return (array / 65535.0).astype(np.float32)
+    lo, hi = float(array.min()), float(array.max())
+    if lo >= 0 and hi <= 1:
+        return array.astype(np.float32)
+    return ((array - lo) / max(hi - lo, 1e-12)).astype(np.float32)
+
+
 def read_image(path: str | os.PathLike, image_size: int | None, channels: int) -> np.ndarray:
-    """Decode one image to uint8 ``(channels, H, W)``, resized to ``image_size`` squared when given."""
+    """Decode one image to uint8 ``(channels, H, W)``, resized to ``image_size`` squared when given.
+
+    16-bit and floating-point images are scaled to the 8-bit range (not clipped); images with NaN or infinite
+    pixels, or more than :data:`MAX_PIXELS` pixels, are refused with a one-line error."""
     try:
         with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise LatentLensError(f"image {path} is {im.width} x {im.height} pixels, more than the "
+                                      f"{MAX_PIXELS:,} latentlens reads; resize it first")  # fmt: skip
+            if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+                unit = _to_unit_float(im, path)
+                im = Image.fromarray((unit * 255.0 + 0.5).astype(np.uint8))
             im = im.convert("L" if channels == 1 else "RGB")
             if image_size is not None and im.size != (image_size, image_size):
                 im = im.resize((image_size, image_size), Image.Resampling.BILINEAR)
             array = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise LatentLensError(f"cannot read image {path}: {exc}") from None
     return array[None] if channels == 1 else array.transpose(2, 0, 1)
 

@@ -1,0 +1,74 @@
+"""Image files as users have them: 16-bit and float images, NaN pixels, huge or corrupt files (fuzzed)."""
+
+import io
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from PIL import Image
+
+from latentlens.data.folders import load_image_folder, read_image
+from latentlens.errors import LatentLensError
+
+
+def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
+    ramp = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)  # 0 .. 65520
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    out = read_image(tmp_path / "deep.png", None, 1)[0]
+    assert out.max() == 255 and out.min() == 0
+    assert len(np.unique(out)) > 200  # a ramp, not a saturated block
+    assert np.all(np.diff(out.ravel().astype(int)) >= 0)
+
+
+def test_float_images_are_scaled_and_nan_is_refused(tmp_path):
+    unit = np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64)
+    Image.fromarray(unit).save(tmp_path / "unit.tiff")
+    assert read_image(tmp_path / "unit.tiff", None, 1).max() == 255
+    wide = np.linspace(-3, 7, 64 * 64, dtype=np.float32).reshape(64, 64)
+    Image.fromarray(wide).save(tmp_path / "wide.tiff")
+    out = read_image(tmp_path / "wide.tiff", None, 1)[0]
+    assert out.min() == 0 and out.max() == 255
+    unit[3, 3] = np.nan
+    Image.fromarray(unit).save(tmp_path / "nan.tiff")
+    with pytest.raises(LatentLensError, match="NaN or infinite"):
+        read_image(tmp_path / "nan.tiff", None, 1)
+
+
+def test_huge_images_are_refused_before_decoding(tmp_path):
+    Image.new("1", (9000, 9000)).save(tmp_path / "huge.png")  # 81 megapixels, a few kB on disk
+    with pytest.raises(LatentLensError, match="more than the"):
+        read_image(tmp_path / "huge.png", 64, 1)
+
+
+@given(data=st.binary(min_size=0, max_size=400), prefix=st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"GIF89a", b"BM"]))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_fuzzed_files_give_an_image_or_a_one_line_error(tmp_path, data, prefix):
+    path = tmp_path / "fuzz.png"
+    path.write_bytes(prefix + data)
+    try:
+        out = read_image(path, 16, 1)
+    except LatentLensError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert out.shape == (1, 16, 16) and out.dtype == np.uint8
+
+
+@given(seed=st.integers(0, 2**16), cut=st.integers(8, 300))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_truncated_real_images_are_one_line_errors(tmp_path, seed, cut):
+    rng = np.random.default_rng(seed)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(buffer, format="PNG")
+    path = tmp_path / "cut.png"
+    path.write_bytes(buffer.getvalue()[:cut])
+    try:
+        read_image(path, 16, 3)
+    except LatentLensError:
+        pass
+
+
+def test_a_folder_with_one_broken_image_names_it(tmp_path):
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "good.png")
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(LatentLensError, match="bad.png"):
+        load_image_folder(tmp_path, 16, 1)
