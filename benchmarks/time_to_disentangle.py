@@ -87,7 +87,7 @@ def retrain(workdir: Path, quick: bool) -> Path:
         argv[argv.index("--eval-every") + 1] = every
     else:
         argv += ["--eval-every", every]
-    if (workdir / "config.json").is_file() and not (workdir / "train_summary.json").is_file():
+    if (workdir / "checkpoint.safetensors").is_file() and not (workdir / "train_summary.json").is_file():
         argv.append("--resume")
     if not (workdir / "train_summary.json").is_file():
         code = cli_main(argv + ["--no-progress"])

@@ -141,7 +141,7 @@ def train_run(key: str, seed: int, args, source, run_dir: Path) -> dict:
         record["reused"] = True
         return record
     prior = read_json(record_path) if record_path.exists() else {}
-    resume = (run_dir / "config.json").exists()
+    resume = (run_dir / "checkpoint.safetensors").exists()
     settings = TrainSettings(steps=args.steps, batch_size=BATCH, lr=args.lr, seed=seed,
                              log_every=max(1, min(25, args.steps)), checkpoint_every=max(1, min(50, args.steps)),
                              progress=False)

@@ -127,3 +127,42 @@ def test_torchrun_two_processes_gloo(tmp_path):
     assert config["train"]["world_size"] == 2
     assert load_model(out).latent_dim == 3
     assert np.isfinite([r["loss"] for r in read_jsonl(out / "log.jsonl")]).all()
+
+
+def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from latentlens.errors import LatentLensError
+    from latentlens.models.vae_objectives import BetaVAE
+    from latentlens.train.checkpoint import checkpoint_step
+
+    calls = {"n": 0}
+    original = BetaVAE.forward
+
+    def poisoned(self, model, x, generator=None):
+        out = original(self, model, x, generator)
+        calls["n"] += 1
+        if calls["n"] == 5:
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+    monkeypatch.setattr(BetaVAE, "forward", poisoned)
+    settings = TrainSettings(steps=8, batch_size=4, checkpoint_every=2, progress=False)
+    with pytest.raises(LatentLensError, match=r"diverged at step 5: the loss became nan.*step 4"):
+        train_vae(_tiny_source(), tmp_path, settings, {"image_size": 32})
+    assert checkpoint_step(tmp_path) == 4
+    state = load_tensors(tmp_path / "model.safetensors")
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+    monkeypatch.setattr(BetaVAE, "forward", original)
+    train_vae(_tiny_source(), tmp_path, settings, {"image_size": 32}, resume=True)  # continues from step 4
+    assert [r["step"] for r in read_jsonl(tmp_path / "log.jsonl")][-1] == 8
+
+
+def test_resume_without_a_checkpoint_refuses_instead_of_starting_over(tmp_path):
+    from latentlens.errors import LatentLensError
+    from latentlens.io import write_json
+
+    write_json(tmp_path / "config.json", {"kind": "vae", "model": {}})
+    (tmp_path / "log.jsonl").write_text('{"step": 7}\n')
+    settings = TrainSettings(steps=2, batch_size=4, progress=False)
+    with pytest.raises(LatentLensError, match="no checkpoint to continue from"):
+        train_vae(_tiny_source(), tmp_path, settings, {"image_size": 32}, resume=True)
+    assert (tmp_path / "log.jsonl").read_text() == '{"step": 7}\n'  # nothing overwritten

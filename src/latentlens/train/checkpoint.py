@@ -7,6 +7,7 @@ continues exactly where a killed run last saved. Both are written atomically; no
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -124,6 +125,20 @@ def save_resume_state(
     for name, optimizer in optimizers.items():
         tensors.update(optimizer_tensors(optimizer, f"optim.{name}"))
     save_tensors(Path(run_dir) / RESUME, tensors, metadata={"step": step})
+
+
+def checkpoint_step(run_dir: str | os.PathLike) -> int:
+    """The step ``checkpoint.safetensors`` was saved at (0 when there is none)."""
+    path = Path(run_dir) / RESUME
+    if not path.is_file():
+        return 0
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return int(json.loads(handle.metadata().get("step", "0")))
+    except (SafetensorError, OSError, ValueError, TypeError):
+        return 0
 
 
 def load_resume_state(

@@ -170,6 +170,9 @@ class RunWriter:
         if resume:
             if not existing.exists():
                 raise LatentLensError(f"--resume: no run to resume in {self.run_dir}")
+            if not (self.run_dir / ckpt.RESUME).exists():
+                raise LatentLensError(f"--resume: {self.run_dir} has no checkpoint to continue from; drop --resume "
+                                      "to train from the start")  # fmt: skip
             old = ckpt.load_run_config(self.run_dir)
             for key in ("kind", "model", "objective"):
                 if old.get(key) != config.get(key):

@@ -12,13 +12,21 @@ import time
 import torch
 
 from ..data.sources import step_generator, step_rng
+from ..errors import LatentLensError
 from ..io import read_jsonl
+from .checkpoint import checkpoint_step as ckpt_step
 from ..models import build_model
 from ..models.vae_objectives import build_objective
 from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, progress_bar
 from .loop import set_lr, to_channels_last, training_device, wrap_ddp
 
 log = logging.getLogger(__name__)
+
+
+class NonFiniteLoss(LatentLensError):
+    def __init__(self, value: float):
+        super().__init__(f"the loss became {value}")
+        self.value = value
 
 
 def make_optimizers(model, loss_fn, lr: float, disc_lr: float | None = None):
@@ -34,8 +42,11 @@ def make_optimizers(model, loss_fn, lr: float, disc_lr: float | None = None):
 
 
 def train_step(model, loss_fn, optimizer, disc_optimizer, x: torch.Tensor, generator: torch.Generator) -> dict:
-    """One optimisation step of the VAE (and of the discriminator, when there is one)."""
+    """One optimisation step of the VAE (and of the discriminator, when there is one). A non-finite loss
+    raises :class:`NonFiniteLoss` before any weight is changed."""
     terms = loss_fn(model, x, generator)
+    if not torch.isfinite(terms["loss"].detach()):
+        raise NonFiniteLoss(float(terms["loss"].detach()))
     optimizer.zero_grad(set_to_none=True)
     terms["loss"].backward()
     optimizer.step()
@@ -98,7 +109,15 @@ def train_vae(
         set_lr(disc_optimizer, lr * disc_scale)
         x = to_channels_last(source.batch(settings.batch_size, step_rng(settings.seed, step, rank)).to(device))
         generator = step_generator(settings.seed, step, rank)
-        terms = train_step(ddp_model, loss_fn, optimizer, disc_optimizer, x, generator)
+        try:
+            terms = train_step(ddp_model, loss_fn, optimizer, disc_optimizer, x, generator)
+        except NonFiniteLoss as exc:
+            bar.close()
+            saved = ckpt_step(out_dir)
+            raise LatentLensError(
+                f"training diverged at step {step + 1}: {exc}; the last good checkpoint (step {saved}) is kept in "
+                f"{out_dir} - lower --lr and continue with --resume"
+            ) from None
         timer.add(len(x) * world)
         bar.update(1)
         done = step + 1

@@ -41,7 +41,7 @@ def train_short_run(run_dir: Path, options: dict) -> None:
 
     short = run_dir / SHORT_RUN
     if not (short / "train_summary.json").exists():
-        resume = (short / "config.json").exists()
+        resume = (short / "checkpoint.safetensors").exists()
         settings = TrainSettings(steps=options.get("short_steps", 600), batch_size=64, lr=1e-3,
                                  seed=options.get("seed", 0), checkpoint_every=100, log_every=10,
                                  progress=options.get("progress", True))  # fmt: skip

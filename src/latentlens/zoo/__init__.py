@@ -145,7 +145,7 @@ def train(name: str, out: str | os.PathLike, preset: str = "fast", progress: boo
     argv = recipe.argv(str(out))
     if not progress:
         argv.append("--no-progress")
-    if (out / "config.json").is_file() and not (out / "train_summary.json").is_file():
+    if (out / "checkpoint.safetensors").is_file() and not (out / "train_summary.json").is_file():
         argv.append("--resume")
     if not (out / "train_summary.json").is_file():
         began = time.perf_counter()
