@@ -166,3 +166,29 @@ def test_resume_without_a_checkpoint_refuses_instead_of_starting_over(tmp_path):
     with pytest.raises(LatentLensError, match="no checkpoint to continue from"):
         train_vae(_tiny_source(), tmp_path, settings, {"image_size": 32}, resume=True)
     assert (tmp_path / "log.jsonl").read_text() == '{"step": 7}\n'  # nothing overwritten
+
+
+def test_a_second_process_cannot_write_the_same_run_folder(tmp_path):
+    from latentlens.errors import LatentLensError
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from latentlens.train.loop import "
+         "lock_run_folder; h = lock_run_folder(Path(sys.argv[1])); print('locked', flush=True); time.sleep(60)",
+         str(tmp_path)], stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(LatentLensError, match="another latentlens process is writing"):
+            train_vae(_tiny_source(), tmp_path, TrainSettings(steps=1, batch_size=4, progress=False), {"image_size": 32})
+        assert not (tmp_path / "config.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    train_vae(_tiny_source(), tmp_path, TrainSettings(steps=1, batch_size=4, progress=False), {"image_size": 32})
+
+
+def test_orphaned_temporary_files_are_cleaned_on_the_next_start(tmp_path):
+    orphan = tmp_path / ".checkpoint.safetensors.abc123.tmp"
+    orphan.write_bytes(b"half a checkpoint")
+    train_vae(_tiny_source(), tmp_path, TrainSettings(steps=1, batch_size=4, progress=False), {"image_size": 32})
+    assert not orphan.exists()

@@ -163,9 +163,13 @@ class RunWriter:
         self.rank = rank
         self.log_path = self.run_dir / "log.jsonl"
         self.elapsed_s = 0.0  # training time of earlier sessions of a resumed run
+        self._lock = None
         if rank != 0:
             return
         ensure_writable_dir(self.run_dir)
+        self._lock = lock_run_folder(self.run_dir)
+        for orphan in self.run_dir.glob(".*.tmp"):  # left by a process killed mid-write; nobody else writes here
+            orphan.unlink(missing_ok=True)
         existing = self.run_dir / ckpt.CONFIG
         if resume:
             if not existing.exists():
@@ -202,6 +206,41 @@ class RunWriter:
         if self.rank == 0:
             ckpt.save_model(self.run_dir, model, step)
             write_json(self.run_dir / "train_summary.json", summary)
+        self.close()
+
+    def close(self) -> None:
+        """Release the run folder's lock (also released when the process ends)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def __del__(self):
+        self.close()
+
+
+def lock_run_folder(run_dir: Path):
+    """An advisory lock on ``run_dir`` (``.lock``, ``flock``): a second process that tries to write the same
+    run folder fails at once with a clear error. Returns the open lock file (closing it releases the lock);
+    None where ``fcntl`` does not exist (Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    key = str(Path(run_dir).resolve())
+    earlier = _HELD.pop(key, None)
+    if earlier is not None:  # this process's own earlier writer (e.g. kept alive by a traceback): take over
+        earlier.close()
+    handle = open(run_dir / ".lock", "a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise LatentLensError(f"another latentlens process is writing {run_dir}; wait for it or use another --out") from None
+    _HELD[key] = handle
+    return handle
+
+
+_HELD: dict = {}  # run folder -> lock file this process holds
 
 
 def _line(record: dict) -> str:
