@@ -114,7 +114,11 @@ def test_training_options_are_checked_before_any_work(tmp_path, capsys, argv, me
     from latentlens.cli import main
 
     out = tmp_path / "run"
-    assert main(["train", *argv, "--out", str(out)]) == 2
+    try:
+        code = main(["train", *argv, "--out", str(out)])
+    except SystemExit as exc:  # refused by argparse itself
+        code = exc.code
+    assert code == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
 

@@ -163,6 +163,7 @@ class RunWriter:
         self.rank = rank
         self.log_path = self.run_dir / "log.jsonl"
         self.elapsed_s = 0.0  # training time of earlier sessions of a resumed run
+        self.elapsed_cpu_s = 0.0  # and the CPU time of this process's training (all threads) in them
         self._lock = None
         if rank != 0:
             return
@@ -191,6 +192,7 @@ class RunWriter:
             kept = [r for r in read_jsonl(self.log_path) if r.get("step", 0) <= step] if resume else []
             self.log_path.write_text("".join(_line(r) for r in kept))
             self.elapsed_s = max((float(r.get("time_s", 0.0)) for r in kept), default=0.0)
+            self.elapsed_cpu_s = max((float(r.get("cpu_s", 0.0)) for r in kept), default=0.0)
         return step
 
     def log(self, record: dict) -> None:

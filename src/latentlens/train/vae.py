@@ -101,6 +101,7 @@ def train_vae(
         loss_fn.discriminator = wrap_ddp(loss_fn.discriminator, world)
     model.train()
     timer, began, paused = StepTimer(), time.perf_counter(), 0.0
+    cpu_began, cpu_paused = time.process_time(), 0.0
     disc_scale = (settings.disc_lr or settings.lr) / settings.lr
     bar = progress_bar(settings.steps, start, settings.progress and rank == 0, f"train vae ({objective})")
     for step in range(start, settings.steps):
@@ -127,14 +128,16 @@ def train_vae(
             if "kl_per_dim" in terms:
                 record["kl_per_dim"] = [round(float(v), 4) for v in terms["kl_per_dim"]]
             record.update(step=done, lr=lr, images_per_s=round(timer.rate(), 1),
-                          time_s=round(writer.elapsed_s + time.perf_counter() - began - paused, 2))  # fmt: skip
+                          time_s=round(writer.elapsed_s + time.perf_counter() - began - paused, 2),
+                          cpu_s=round(writer.elapsed_cpu_s + time.process_time() - cpu_began - cpu_paused, 2))  # fmt: skip
         if callback is not None and rank == 0 and (done % callback_every == 0 or done == settings.steps):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             model.eval()
             extra = callback(done, model) or {}
             model.train()
             spent = time.perf_counter() - t0
             paused, timer.last = paused + spent, timer.last + spent
+            cpu_paused += time.process_time() - c0
             base = record or {"step": done, "time_s": round(writer.elapsed_s + t0 - began - paused + spent, 2)}
             record = {**base, **extra, "callback_s": round(spent, 2)}
         if record is not None:
@@ -148,7 +151,9 @@ def train_vae(
         loss_fn.discriminator = modules["discriminator"]
     writer.checkpoint(settings.steps, modules, optimizers, model)
     seconds = round(writer.elapsed_s + time.perf_counter() - began - paused, 2)
-    summary = {"steps": settings.steps, "seconds": seconds}
+    cpu_seconds = round(writer.elapsed_cpu_s + time.process_time() - cpu_began - cpu_paused, 2)
+    summary = {"steps": settings.steps, "seconds": seconds, "cpu_seconds": cpu_seconds,
+               "threads": torch.get_num_threads()}  # fmt: skip
     if rank == 0:
         summary.update(latent_usage(read_jsonl(writer.log_path)))
         if summary.get("collapsed_warning"):
