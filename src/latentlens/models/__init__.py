@@ -23,7 +23,17 @@ def build_model(kind: str, config: dict | None = None):
     unknown = sorted(set(config) - set(fields))
     if unknown:
         raise LatentLensError(f"unknown {kind} config fields: {', '.join(unknown)}")
+    for name, value in config.items():
+        default = fields[name].default
+        if isinstance(default, int) and not isinstance(default, bool):
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SIZE:
+                raise LatentLensError(f"{kind} config: {name} must be a whole number in [0, {MAX_SIZE}], got {value!r}")
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise LatentLensError(f"{kind} config: {name} must be text, got {value!r}")
     return cls(_CONFIGS[kind](**config))
+
+
+MAX_SIZE = 4096  # no size of these models (channels, latent, image side, width) is larger
 
 
 __all__ = ["ConvVAE", "VAEConfig", "DCGAN", "GANConfig", "build_model", "gan", "vae"]

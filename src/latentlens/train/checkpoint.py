@@ -33,10 +33,19 @@ def load_run_config(run_dir: str | os.PathLike) -> dict:
     if not run_dir.is_dir():
         raise LatentLensError(f"run folder not found: {run_dir}")
     config = read_json(run_dir / CONFIG)
+    where = run_dir / CONFIG
     if not isinstance(config, dict) or "kind" not in config or "model" not in config:
-        raise LatentLensError(f"{run_dir / CONFIG} is not a latentlens run config (no 'kind'/'model')")
-    if config.get("format_version", 0) > FORMAT_VERSION:
-        raise LatentLensError(f"{run_dir} was written by a newer latentlens (format {config['format_version']})")
+        raise LatentLensError(f"{where} is not a latentlens run config (no 'kind'/'model')")
+    version = config.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise LatentLensError(f"{where}: format_version must be a non-negative whole number, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise LatentLensError(f"{run_dir} was written by a newer latentlens (format {version})")
+    if not isinstance(config["kind"], str) or not isinstance(config["model"], dict):
+        raise LatentLensError(f"{where}: 'kind' must be a name and 'model' an object")
+    for key in ("train", "objective"):
+        if key in config and not isinstance(config[key], dict):
+            raise LatentLensError(f"{where}: {key!r} must be an object, got {type(config[key]).__name__}")
     return config
 
 
@@ -79,12 +88,20 @@ def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -
     if config["kind"] == "external":
         from ..adapters import load_user_model
 
-        return load_user_model(config["model"]["spec"], config["model"].get("weights"), device)
+        spec = config["model"].get("spec")
+        if not isinstance(spec, str):
+            raise LatentLensError(f"{run_dir / CONFIG}: an external run needs model.spec (package.module:factory)")
+        weights = config["model"].get("weights")
+        return load_user_model(spec, weights if isinstance(weights, str) else None, device)
     try:
         model = build_model(config["kind"], config["model"])
-    except TypeError as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise LatentLensError(f"{run_dir / CONFIG}: invalid model config: {exc}") from None
-    load_state_into(model, load_tensors(run_dir / WEIGHTS), run_dir / WEIGHTS)
+    state = load_tensors(run_dir / WEIGHTS)
+    bad = [name for name, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise LatentLensError(f"{run_dir / WEIGHTS} holds NaN or infinite weights (e.g. {bad[0]}); the model is unusable")
+    load_state_into(model, state, run_dir / WEIGHTS)
     return model.to(device).eval()
 
 
