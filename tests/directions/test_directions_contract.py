@@ -168,3 +168,29 @@ def test_misspelt_parameters_are_refused_with_the_valid_names(name):
     with pytest.raises(LatentLensError, match=r"no parameter 'n_direction'.*valid: .*n_directions"):
         build_finder(name, n_direction=3)
     build_finder(name, n_directions=3, random_state=0, show_progress=False, n_steps=5)  # generic options pass
+
+
+def test_fuzzed_directions_sidecars_load_or_fail_with_one_line(tmp_path):
+    import json
+
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    basis = torch.linalg.qr(torch.randn(4, 4, generator=torch.Generator().manual_seed(0)))[0][:2]
+    Directions(basis=basis, method="test").save(tmp_path / "d")
+    good = json.loads((tmp_path / "d.json").read_text())
+    values = st.none() | st.booleans() | st.integers(-5, 10**9) | st.floats() | st.text(max_size=5) | st.lists(
+        st.integers(), max_size=3)  # fmt: skip
+
+    @given(key=st.sampled_from(sorted(good)), value=values)
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    def check(key, value):
+        (tmp_path / "d.json").write_text(json.dumps({**good, key: value}))
+        try:
+            d = Directions.load(tmp_path / "d")
+        except LatentLensError as exc:
+            assert "\n" not in str(exc)
+        else:
+            assert d.basis.shape == (2, 4)
+            d.label(0), repr(d)
+
+    check()

@@ -69,8 +69,12 @@ class Directions:
         for name, t in (("scales", scales), ("scores", scores)):
             if t.shape != (k,):
                 raise LatentLensError(f"{name} must have shape ({k},), got {tuple(t.shape)}")
-        if self.names is not None and len(self.names) != k:
-            raise LatentLensError(f"names must have {k} entries, got {len(self.names)}")
+        if self.names is not None:
+            if not isinstance(self.names, (list, tuple)) or not all(isinstance(n, str) for n in self.names):
+                raise LatentLensError(f"names must be a list of {k} strings, got {self.names!r}")
+            if len(self.names) != k:
+                raise LatentLensError(f"names must have {k} entries, got {len(self.names)}")
+            self.names = list(self.names)
         self.basis, self.scales, self.scores = basis.contiguous(), scales.contiguous(), scores.contiguous()
 
     # -- shape and algebra ------------------------------------------------------------------------------
@@ -165,7 +169,7 @@ class Directions:
         if not isinstance(meta, dict) or meta.get("kind") != "latentlens.directions":
             raise LatentLensError(f"{json_path} is not a latentlens directions sidecar")
         fv = meta.get("format_version")
-        if not isinstance(fv, int) or fv > FORMAT_VERSION:
+        if not isinstance(fv, int) or isinstance(fv, bool) or not 0 <= fv <= FORMAT_VERSION:
             raise LatentLensError(
                 f"{json_path} has directions format version {fv}; this latentlens reads up to {FORMAT_VERSION} "
                 "(upgrade latentlens)"
@@ -180,13 +184,27 @@ class Directions:
                 f"{tensor_path} and {json_path.name} disagree: basis {tuple(basis.shape)}, sidecar "
                 f"({meta.get('n_directions')}, {meta.get('latent_dim')})"
             )
+        def text(key, default):
+            value = meta.get(key, default)
+            if not isinstance(value, str):
+                raise LatentLensError(f"{json_path}: {key!r} must be text, got {value!r}")
+            return value
+
+        def obj(key):
+            value = meta.get(key) or {}
+            if not isinstance(value, dict):
+                raise LatentLensError(f"{json_path}: {key!r} must be an object, got {value!r}")
+            return value
+
+        seed = meta.get("seed")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise LatentLensError(f"{json_path}: 'seed' must be a whole number or null, got {seed!r}")
         return cls(
-            basis=basis, scales=tensors["scales"], scores=tensors["scores"], score_name=meta.get("score_name", "none"),
-            latent_space=meta.get("latent_space", "z"), method=meta.get("method", "unknown"),
-            params=meta.get("params") or {}, seed=meta.get("seed"), model_hash=meta.get("model_hash", "unknown"),
-            names=meta.get("names"), unit_norm=bool(meta.get("unit_norm", False)),
-            orthonormal=bool(meta.get("orthonormal", False)), extra=meta.get("extra") or {},
-            version=meta.get("latentlens_version", "unknown"), format_version=fv,
+            basis=basis, scales=tensors["scales"], scores=tensors["scores"], score_name=text("score_name", "none"),
+            latent_space=text("latent_space", "z"), method=text("method", "unknown"), params=obj("params"),
+            seed=seed, model_hash=text("model_hash", "unknown"), names=meta.get("names"),
+            unit_norm=bool(meta.get("unit_norm", False)), orthonormal=bool(meta.get("orthonormal", False)),
+            extra=obj("extra"), version=str(meta.get("latentlens_version", "unknown")), format_version=fv,
         )  # fmt: skip
 
     def __repr__(self) -> str:
