@@ -83,3 +83,36 @@ def test_error_paths(tmp_path, capsys, fitted):
     _one_line_error(capsys, ["explain", "--run", str(run), "--images", str(tmp_path / "missing")])
     _one_line_error(capsys, ["explain", "--run", str(run), "--images", "dsprites"])  # 3 x 32 model
     _one_line_error(capsys, ["explain", "--run", str(run), "--images", str(data), "--layer", "encoder.42"])
+
+
+def _copy_data(data, tmp_path):
+    import shutil
+
+    dest = tmp_path / "data"
+    shutil.copytree(data, dest)
+    return dest
+
+
+def test_anomaly_test_refuses_a_split_without_defects_and_keeps_metrics(fitted, tmp_path, capsys):
+    import shutil
+
+    data, run = fitted
+    assert main(["anomaly", "test", "--run", str(run)]) == 0
+    before = (run / "metrics.json").read_text()
+    copy = _copy_data(data, tmp_path)
+    for folder in (copy / "gravel" / "test").iterdir():
+        if folder.name != "good":
+            shutil.rmtree(folder)
+    _one_line_error(capsys, ["anomaly", "test", "--run", str(run), "--data", str(copy), "--category", "gravel"])
+    assert (run / "metrics.json").read_text() == before
+
+
+def test_anomaly_test_refuses_a_mask_of_another_size(fitted, tmp_path, capsys):
+    from PIL import Image
+
+    data, run = fitted
+    copy = _copy_data(data, tmp_path)
+    mask = next((copy / "gravel" / "ground_truth").rglob("*_mask.png"))
+    with Image.open(mask) as im:
+        im.resize((im.width + 5, im.height)).save(mask)
+    _one_line_error(capsys, ["anomaly", "test", "--run", str(run), "--data", str(copy), "--category", "gravel"])

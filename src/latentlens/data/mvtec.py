@@ -85,15 +85,28 @@ def category_root(data: str | os.PathLike, category: str | None) -> Path:
     return root
 
 
-def _read_mask(path: Path, image_size: int | None) -> np.ndarray:
+def _read_mask(path: Path, image_size: int | None, expected_size: tuple[int, int] | None = None) -> np.ndarray:
+    """A binary mask (>= 128 is defect), resized like its image; refused when its own size differs from
+    the image's (``expected_size``, width x height) - a mask of another image, or a misaligned one."""
     try:
         with Image.open(path) as im:
+            if expected_size is not None and im.size != expected_size:
+                raise LatentLensError(f"mask {path} is {im.size[0]} x {im.size[1]} pixels but its image is "
+                                      f"{expected_size[0]} x {expected_size[1]}")  # fmt: skip
             im = im.convert("L")
             if image_size is not None and im.size != (image_size, image_size):
                 im = im.resize((image_size, image_size), Image.Resampling.BILINEAR)
             return (np.asarray(im, dtype=np.uint8) >= 128).astype(np.float32)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise LatentLensError(f"cannot read mask {path}: {exc}") from None
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise LatentLensError(f"cannot read image {path}: {exc}") from None
 
 
 def _channels(root: Path, channels: int | None) -> int:
@@ -147,7 +160,7 @@ def load_test(
                 mask_path = root / "ground_truth" / kind / f"{path.stem}_mask.png"
                 if not mask_path.exists():
                     raise LatentLensError(f"missing mask for defective test image {path}: expected {mask_path}")
-                mask = _read_mask(mask_path, image_size)
+                mask = _read_mask(mask_path, image_size, _image_size(path))
                 if mask.shape != img.shape[-2:]:
                     raise LatentLensError(f"mask {mask_path} has size {mask.shape}, image {path} {img.shape[-2:]}")
             images.append(img)

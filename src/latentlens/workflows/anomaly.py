@@ -79,6 +79,11 @@ def evaluate_run(run_dir, data=None, category=None, methods=None, fpr: float = 0
         data, category = state["data"], state["category"]
     size, channels = state["image_size"], state["channels"]
     test = load_test(data, category, size, channels)
+    n_bad = int(test.labels.sum())
+    if n_bad == 0 or n_bad == len(test.labels):
+        missing = "defective" if n_bad == 0 else "good (defect-free)"
+        raise LatentLensError(f"the test split of {category or data} has no {missing} images: AUROC and the "
+                              "thresholds need both; nothing was written")  # fmt: skip
     train = load_train(data, category, size, channels)
     held = set(state["held_out"])
     val_idx = [i for i, p in enumerate(train.paths) if p.name in held]
