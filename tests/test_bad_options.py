@@ -35,3 +35,30 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys, argv, fragment):
     assert len(lines) == 1 and lines[0].startswith("latentlens: error:"), err
     assert fragment in lines[0]
     assert not out.exists()
+
+
+def test_a_full_disk_is_a_one_line_error_and_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
+    import errno
+    import os
+
+    real_replace = os.replace
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+
+    monkeypatch.setattr(os, "replace", full)
+    out = tmp_path / "exported"
+    code = main(["zoo", "export", "dsprites-factor-predictor", "--out", str(out)])
+    monkeypatch.setattr(os, "replace", real_replace)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "No space left on device" in err
+    assert not (out / "model.safetensors").exists()
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+
+
+def test_an_unwritable_output_folder_is_a_one_line_error(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")  # a folder cannot be made inside a file, whoever runs the test (root included)
+    code = main(["zoo", "export", "dsprites-factor-predictor", "--out", str(blocker / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("latentlens: error: cannot write to output folder") and err.count("\n") == 1

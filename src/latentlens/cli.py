@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     except LatentLensError as exc:
         print(f"latentlens: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, a folder that became unwritable, ... (files are written atomically)
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"latentlens: error: {exc.strerror or exc}{where}; nothing half-written was left", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("latentlens: interrupted", file=sys.stderr)
         return 130
