@@ -62,3 +62,12 @@ def test_an_unwritable_output_folder_is_a_one_line_error(tmp_path, capsys):
     code = main(["zoo", "export", "dsprites-factor-predictor", "--out", str(blocker / "run")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("latentlens: error: cannot write to output folder") and err.count("\n") == 1
+
+
+def test_bad_layers_are_refused_before_training_and_leave_no_folder(tmp_path, capsys, image_folder):
+    out = tmp_path / "ad"
+    code = main(["train", "vae", "--data", str(image_folder), "--image-size", "32", "--objective", "ad-factorvae",
+                 "--ad-layer", "encoder.99", "--steps", "2", "--out", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown layer 'encoder.99'" in err and err.count("\n") == 1
+    assert not out.exists()

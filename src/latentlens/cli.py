@@ -11,6 +11,7 @@ import importlib
 import logging
 import pkgutil
 import sys
+from pathlib import Path
 
 from . import __version__, commands
 from .errors import LatentLensError
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     keep_freed_memory()
+    out = getattr(args, "out", None)
+    fresh = Path(out) if isinstance(out, str) and not Path(out).exists() else None
     try:
         if isinstance(getattr(args, "run", None), str) and args.run.startswith("zoo:"):
             from .zoo import resolve_run
@@ -53,15 +56,30 @@ def main(argv: list[str] | None = None) -> int:
             args.run = str(resolve_run(args.run))  # a zoo model, exported once to the cache as a run folder
         return int(args.func(args) or 0)
     except LatentLensError as exc:
+        _remove_if_empty(fresh)
         print(f"latentlens: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a full disk, a folder that became unwritable, ... (files are written atomically)
+        _remove_if_empty(fresh)
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"latentlens: error: {exc.strerror or exc}{where}; nothing half-written was left", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("latentlens: interrupted", file=sys.stderr)
         return 130
+
+
+def _remove_if_empty(folder: Path | None) -> None:
+    """Remove an output folder this command created when a refusal left nothing in it (but its lock file)."""
+    if folder is None or not folder.is_dir():
+        return
+    leftovers = [p for p in folder.iterdir() if p.name != ".lock"]
+    if not leftovers:
+        (folder / ".lock").unlink(missing_ok=True)
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":

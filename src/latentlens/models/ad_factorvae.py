@@ -39,6 +39,12 @@ class ADFactorVAE(FactorVAE):
             raise LatentLensError(f"--ad-lambda must be non-negative, got {ad_lambda}")
         self.ad_lambda, self.ad_layer, self.ad_pair = float(ad_lambda), str(ad_layer), ad_pair
 
+    def check(self, model) -> None:
+        """Refuse an ``ad_layer`` the model does not have, before any training."""
+        from ..explain.vae_attention import resolve_layer
+
+        resolve_layer(getattr(model, "module", model), self.ad_layer)
+
     def hparams(self) -> dict:
         return {**super().hparams(), "ad_lambda": self.ad_lambda, "ad_layer": self.ad_layer, "ad_pair": self.ad_pair}
 

@@ -83,6 +83,8 @@ def train_vae(
     device = training_device(settings, world)
     model = build_model("vae", model_config).to(device=device, memory_format=torch.channels_last)
     loss_fn = build_objective(objective, model.latent_dim, **(objective_params or {})).to(device)
+    if hasattr(loss_fn, "check"):
+        loss_fn.check(model)  # e.g. an attention layer the model lacks: refused before the run folder is written
     config = {
         "kind": "vae",
         "model": model.config_dict(),

@@ -34,6 +34,11 @@ def fit_category(
     root = category_root(data, category)
     train = load_train(data, category, image_size, channels)
     fit_idx, val_idx = split_normal(len(train), val_fraction, seed)
+    from ..models import build_model
+
+    probe = build_model("vae", {"latent_dim": latent_dim, "image_size": image_size,
+                                "in_channels": int(train.images.shape[1])})  # fmt: skip
+    resolve_layer(probe, layer or DEFAULT_LAYER)  # a bad --layer is refused before any training
     out = ensure_writable_dir(out)
     images = (train.images[fit_idx] * 255.0).round().to(torch.uint8)
     source = TensorSource(images, name=f"{root}")
@@ -41,7 +46,6 @@ def fit_category(
                              checkpoint_every=max(1, min(250, steps)))  # fmt: skip
     config = {"latent_dim": latent_dim}
     model = train_vae(source, out, settings, config, "beta-vae", {"beta": 1.0}, resume=resume)
-    resolve_layer(model, layer or DEFAULT_LAYER)
     stats = aggregate_posterior(model, train.images[fit_idx])
     save_tensors(out / STATS, stats.to_tensors())
     state = {
