@@ -3,8 +3,12 @@
 For each category a small VAE is trained on normal images only (``latentlens anomaly fit``, the same
 code path as the CLI), then every map of :mod:`latentlens.explain.anomaly` is scored on the test split
 (``latentlens anomaly test``): pooled pixel AUROC, AUPRO@0.3, image AUROC, F1 at a threshold chosen on
-held-out normal images. ``ours`` is the package's default method, ``reference`` Liu et al.'s Eq. 4 map
-(``paper``); the per-method table shows the reconstruction baselines beside them.
+held-out normal images. ``ours`` is the package's default method; ``reference`` is the strongest other
+method measured in the same run (whichever of the reconstruction baselines and the attention maps scores
+best), so the ratio is against the best alternative, not a weak one. The table holds every method, Liu et
+al.'s Eq. 4 map (``paper``) included: that map is the Grad-CAM of the normal-data score of the encoder mean
+(the posterior's distance to the aggregate posterior of normal images) at one encoder layer; it uses no
+reconstruction and no pixel comparison, so it can only mark what the encoder's features there respond to.
 
 Usage: ``python benchmarks/anomaly_synthetic.py [--steps 400] [--categories brick,pill] [--quick]``.
 Writes ``bench-results/anomaly_synthetic.json``.
@@ -69,12 +73,16 @@ def main(argv: list[str] | None = None) -> dict:
     mean = {m: {k: float(np.nanmean([per_category[c][m][k] for c in categories])) for k in KEYS} for m in METHODS}
     recon_best = max(mean["recon-l2"]["pixel_auroc"], mean["recon-ssim"]["pixel_auroc"])
     best = max(METHODS, key=lambda m: (mean[m]["pixel_auroc"] + mean[m]["aupro"]))
+    others = [m for m in METHODS if m != DEFAULT_METHOD]
+    strongest = max(others, key=lambda m: mean[m]["pixel_auroc"])
     result = {
         "name": "anomaly_synthetic",
         "ours": mean[DEFAULT_METHOD]["pixel_auroc"],
-        "reference": mean["paper"]["pixel_auroc"],
-        "ratio": mean[DEFAULT_METHOD]["pixel_auroc"] / mean["paper"]["pixel_auroc"],
-        "unit": "mean pixel AUROC (default method vs Liu et al. Eq. 4 'paper' map)",
+        "reference": mean[strongest]["pixel_auroc"],
+        "reference_name": f"{strongest} (the best other method of this run)",
+        "ratio": mean[DEFAULT_METHOD]["pixel_auroc"] / mean[strongest]["pixel_auroc"],
+        "paper_map_pixel_auroc": mean["paper"]["pixel_auroc"],
+        "unit": "mean pixel AUROC (default method vs the strongest other method)",
         "command": "python benchmarks/anomaly_synthetic.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "default_method": DEFAULT_METHOD,
         "best_method_measured": best,
