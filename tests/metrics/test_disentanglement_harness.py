@@ -156,3 +156,39 @@ def test_works_with_dsprites_and_a_vae():
     assert 0.0 <= r["mig"] <= 1.0 and 0.0 <= r["factor_vae_score"] <= 1.0
     assert np.array(r["mi_matrix"]["nats"]).shape == (4, 5)
     assert r["mi_matrix"]["factor_names"] == list(data.factor_names)
+
+
+class _Deterministic:
+    """A code that depends on the observation only (with a nonlinear twist), marked cacheable; it counts calls."""
+
+    deterministic = True
+
+    def __init__(self):
+        self.images = 0
+
+    def __call__(self, x):
+        a = as_array(x)
+        self.images += len(a)
+        return np.c_[np.tanh(a[:, 0] - 1) + 0.1 * a[:, 1], a[:, 1] ** 1.5, a[:, 2] - 0.3 * a[:, 0]]
+
+
+def test_cached_codes_give_the_same_scores_with_far_fewer_encodes(data):
+    plain, cached = _Deterministic(), _Deterministic()
+    a = evaluate_representation(data, plain, "all", random_state=3, overrides=SMALL, n_jobs=1, cache_codes=False)
+    b = evaluate_representation(data, cached, "all", random_state=3, overrides=SMALL, n_jobs=1, cache_codes=True)
+    for key in SCORES:
+        assert a[key] == b[key], key
+    assert cached.images <= 3 * 4 * 5 < plain.images  # each of the 60 distinct observations encoded once
+    assert b["recipe"]["codes_cached"]["distinct_images_encoded"] == cached.images
+
+
+def test_cache_is_automatic_only_when_it_pays_and_never_for_random_codes(data):
+    rep = _Deterministic()
+    small = evaluate_representation(data, rep, ["mig"], random_state=0, overrides={"mig": {"num_train": 20}})
+    assert "codes_cached" not in small["recipe"]  # 20 draws of 60 images: no cache
+    many = evaluate_representation(data, _Deterministic(), ["mig"], random_state=0, overrides={"mig": {"num_train": 500}})
+    assert "codes_cached" in many["recipe"]
+    noisy = evaluate_representation(data, noise_code(), ["mig"], random_state=0, overrides={"mig": {"num_train": 500}})
+    assert "codes_cached" not in noisy["recipe"]
+    with pytest.raises(LatentLensError, match="deterministic"):
+        evaluate_representation(data, noise_code(), ["mig"], random_state=0, cache_codes=True)

@@ -57,6 +57,11 @@ class VAERepresentation:
         seed = int(as_generator(random_state).integers(0, 2**63 - 1))
         self._generator = torch.Generator(device="cpu").manual_seed(seed)
 
+    @property
+    def deterministic(self) -> bool:
+        """The same image always gets the same code (``mean``), so codes may be cached and reused."""
+        return self.mode == "mean"
+
     def __repr__(self) -> str:
         return (f"VAERepresentation({type(self.model).__name__}, mode={self.mode!r}, "
                 f"batch_size={self.batch_size}, device={str(self.device)!r})")
