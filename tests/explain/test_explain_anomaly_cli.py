@@ -116,3 +116,11 @@ def test_anomaly_test_refuses_a_mask_of_another_size(fitted, tmp_path, capsys):
     with Image.open(mask) as im:
         im.resize((im.width + 5, im.height)).save(mask)
     _one_line_error(capsys, ["anomaly", "test", "--run", str(run), "--data", str(copy), "--category", "gravel"])
+
+
+def test_anomaly_fit_refuses_a_bad_layer_before_training(fitted, tmp_path, capsys):
+    data, _ = fitted
+    out = tmp_path / "never"
+    err = _one_line_error(capsys, ["anomaly", "fit", "--data", str(data), "--category", "gravel", "--out", str(out),
+                                   "--steps", "2", "--image-size", "32", "--layer", "encoder.77"])  # fmt: skip
+    assert "encoder.77" in err and not out.exists()
