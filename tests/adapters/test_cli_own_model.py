@@ -52,3 +52,26 @@ def test_safetensors_weights_and_bad_specs(user_project, cli):
                 user_project / "r4", "--method", "sefa", cwd=user_project)  # fmt: skip
     assert wrong.returncode == 2 and "does not match the model" in wrong.stderr
     assert not (user_project / "r3").exists() and not (user_project / "r4").exists()
+
+
+def test_explain_and_report_a_user_vae_from_the_cli(tmp_path, cli):
+    import numpy as np
+    from PIL import Image
+    from user_models import AttrVAE, seeded
+
+    shutil.copy(HERE / "user_models.py", tmp_path / "user_models.py")
+    torch.save(seeded(AttrVAE(latent=4)).state_dict(), tmp_path / "vae.pt")
+    images = tmp_path / "imgs"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (32, 32), dtype=np.uint8)).save(images / f"{i}.png")
+    out = tmp_path / "run"
+    done = cli("explain", "--model", "user_models:AttrVAE", "--weights", "vae.pt", "--model-image-size", "32",
+               "--images", images, "--n", "3", "--out", out, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert read_json(out / "attention" / "summary.json")["layer"] == "encoder.2"
+    assert read_json(out / "config.json")["model"]["role"] == "vae"
+    report = cli("report", "--run", out, cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert "Attention" in (out / "report.html").read_text() or "attention" in (out / "report.html").read_text()
