@@ -142,6 +142,7 @@ def train(name: str, out: str | os.PathLike, preset: str = "fast", progress: boo
 
     recipe = get_recipe(name)
     out = Path(out)
+    commit = _git_commit()  # the code that trains it, read before training starts
     argv = recipe.argv(str(out))
     if not progress:
         argv.append("--no-progress")
@@ -157,7 +158,7 @@ def train(name: str, out: str | os.PathLike, preset: str = "fast", progress: boo
     metrics = score(recipe, out, preset, progress)
     provenance = {
         "name": recipe.name, "kind": recipe.kind, "data": recipe.data, "description": recipe.description,
-        "command": "latentlens " + " ".join(recipe.argv("OUT")), "commit": _git_commit(),
+        "command": "latentlens " + " ".join(recipe.argv("OUT")), "commit": commit,
         "steps": summary.get("steps"), "wall_time_s": summary.get("seconds"), "machine": machine(),
         "trained_at": time.strftime("%Y-%m-%d"), "metrics": metrics,
     }  # fmt: skip
