@@ -255,10 +255,11 @@ def train_shift_model(
     run_loss = run_acc = 0.0
     log_every = max(1, n_steps // 50)
     module = getattr(generator, "module", None)
+    device = device_of(generator)
     with frozen(generator), _ChannelsLast(module):
         for step in tqdm(range(n_steps), desc=desc, disable=not show_progress, mininterval=1.0):
-            z = generator.sample_latents(batch_size, gen).float()
-            idx, eps = sample_shifts(batch_size, k, shift_scale, min_shift, gen)
+            z = generator.sample_latents(batch_size, gen).float().to(device)
+            idx, eps = (t.to(device) for t in sample_shifts(batch_size, k, shift_scale, min_shift, gen))
             if not train_deformator:
                 with torch.no_grad():  # nothing upstream learns: one batched forward without autograd
                     x0, x1 = generator(torch.cat([z, z + deformator(idx, eps)])).chunk(2)
@@ -307,13 +308,14 @@ def evaluate_reconstructor(
     correct = torch.zeros(k)
     total = torch.zeros(k)
     abs_err = 0.0
+    device = device_of(generator)
     for start in range(0, n_samples, batch_size):
         b = min(batch_size, n_samples - start)
-        z = generator.sample_latents(b, gen).float()
-        idx, eps = sample_shifts(b, k, shift_scale, min_shift, gen)
+        z = generator.sample_latents(b, gen).float().to(device)
+        idx, eps = (t.to(device) for t in sample_shifts(b, k, shift_scale, min_shift, gen))
         x0, x1 = generator(torch.cat([z, z + deformator(idx, eps)])).chunk(2)
         logits, eps_hat = reconstructor(x0, x1)
-        hit = (logits.argmax(1) == idx).float()
+        hit, idx, eps, eps_hat = (logits.argmax(1) == idx).float().cpu(), idx.cpu(), eps.cpu(), eps_hat.cpu()
         correct.index_add_(0, idx, hit)
         total.index_add_(0, idx, torch.ones(b))
         abs_err += float((eps_hat - eps).abs().sum())
@@ -324,6 +326,12 @@ def evaluate_reconstructor(
         "shift_mae": abs_err / n_samples,
         "chance": 1.0 / k,
     }
+
+
+def device_of(generator) -> torch.device:
+    """Where the generator's weights live (the latents, deformator and reconstructor follow); CPU otherwise."""
+    device = getattr(generator, "device", None)
+    return device if isinstance(device, torch.device) else torch.device("cpu")
 
 
 def infer_channels(generator) -> int:
@@ -426,7 +434,9 @@ class Voynov(DirectionFinder):
             torch.manual_seed(seed)
             deformator = LinearDeformator(d, k, self.deformator, init == "random", init_basis)
             recon = Reconstructor(infer_channels(generator), k, self.reconstructor_width, self.reconstructor_size)
-        recon = recon.to(memory_format=torch.channels_last)
+        device = device_of(generator)
+        deformator = deformator.to(device)
+        recon = recon.to(device=device, memory_format=torch.channels_last)
         history = train_shift_model(
             generator, deformator, recon, int(self.n_steps), int(self.batch_size), self.shift_scale, self.min_shift,
             self.shift_weight, self.lr, self.deformator_lr, True, self.orthogonality, seed, self.show_progress,
@@ -437,7 +447,7 @@ class Voynov(DirectionFinder):
             seed=seed + 1,
         )  # fmt: skip
         deformator.eval()
-        self.deformator_, self.reconstructor_, self.history_ = deformator, recon.eval(), history
+        self.deformator_, self.reconstructor_, self.history_ = deformator.cpu(), recon.eval().cpu(), history
         self.rca_ = evaluation["rca"]
         with torch.no_grad():
             raw = deformator.directions().detach().double()

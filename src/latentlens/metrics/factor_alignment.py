@@ -66,7 +66,7 @@ def factor_effects(
     z = gen.sample_latents(n_samples, torch.Generator().manual_seed(random_state + 4242)).float()
     lat = z[:, None, None, :] + amplitude * torch.tensor([-1.0, 1.0])[None, None, :, None] * basis[None, :, None, :]
     lat = lat.reshape(-1, d)  # (n, K, 2) rows
-    imgs = torch.cat([gen(lat[s : s + batch_size]).float() for s in range(0, len(lat), batch_size)])
+    imgs = torch.cat([gen(lat[s : s + batch_size]).float().cpu() for s in range(0, len(lat), batch_size)])
     p = predictor.predict(imgs)
     p0 = {key: v[0::2] for key, v in p.items()}
     p1 = {key: v[1::2] for key, v in p.items()}

@@ -26,7 +26,7 @@ def _shift_pairs(generator, basis, n, shift_scale, min_shift, size, seed, batch_
         b = min(batch_size, n - start)
         z = generator.sample_latents(b, gen).float()
         idx, eps = sample_shifts(b, k, shift_scale, min_shift, gen)
-        imgs = generator(torch.cat([z, z + eps[:, None] * basis[idx]])).float()
+        imgs = generator(torch.cat([z, z + eps[:, None] * basis[idx]])).float().cpu()  # the reconstructor trains on CPU
         if imgs.shape[-1] != size:
             imgs = F.interpolate(imgs, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         x0, x1 = imgs.chunk(2)
