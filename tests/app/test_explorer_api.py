@@ -1,0 +1,81 @@
+"""Every explorer endpoint: status codes, content types, sizes, determinism, bounds, renames."""
+
+import io
+import json
+
+import pytest
+from PIL import Image
+
+
+def _image(response):
+    assert response.status_code == 200, response.text
+    return Image.open(io.BytesIO(response.content))
+
+
+def test_page_and_static_files(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "http" not in page.text.replace("http-equiv", "")  # no external resource
+    for name, kind in (("app.js", "javascript"), ("style.css", "css")):
+        response = client.get(f"/static/{name}")
+        assert response.status_code == 200 and kind in response.headers["content-type"]
+        assert "://" not in response.text
+    assert client.get("/static/../server.py").status_code == 404
+    assert client.get("/static/secret.txt").status_code == 404
+
+
+def test_meta_lists_the_latent_and_every_artifact(client):
+    meta = client.get("/api/meta").json()
+    assert meta["kind"] == "vae" and meta["latent_dim"] == 4 and meta["image_size"] == 32
+    sets = {s["name"]: s for s in meta["sets"]}
+    assert set(sets) == {"latent", "sefa", "random"}
+    assert sets["latent"]["n"] == 4 and not sets["latent"]["renamable"]
+    assert sets["sefa"]["n"] == 3 and sets["sefa"]["renamable"]
+    assert meta["attention"] is True
+    assert "/" not in json.dumps(meta["sets"])  # no file-system path reaches the client
+
+
+def test_renders_are_pngs_of_the_right_size_and_deterministic(client):
+    one = client.get("/api/render.png", params={"seed": 3, "index": 2})
+    assert one.headers["content-type"] == "image/png" and _image(one).size == (32, 32)
+    assert client.get("/api/render.png", params={"seed": 3, "index": 2}).content == one.content
+    shifted = client.get("/api/render.png", params={"seed": 3, "index": 2, "shifts": "sefa:0:3,latent:1:-2"})
+    assert _image(shifted).size == (32, 32) and shifted.content != one.content
+    strip = client.get("/api/traversal.png", params={"set": "sefa", "k": 1, "steps": 7})
+    assert _image(strip).size == (7 * 32, 32)
+    gif = client.get("/api/traversal.gif", params={"set": "random", "k": 2, "steps": 5})
+    assert gif.headers["content-type"] == "image/gif" and _image(gif).n_frames == 8  # there and back
+    att = client.get("/api/attention.png", params={"set": "sefa", "k": 0})
+    assert _image(att).size == (32, 32) and _image(att).mode == "RGB"
+
+
+@pytest.mark.parametrize(
+    "path, params",
+    [
+        ("/api/render.png", {"seed": -1}), ("/api/render.png", {"seed": "x"}), ("/api/render.png", {"index": 999}),
+        ("/api/render.png", {"shifts": "sefa:9:1"}), ("/api/render.png", {"shifts": "nope:0:1"}),
+        ("/api/render.png", {"shifts": "sefa:0:inf"}), ("/api/render.png", {"shifts": "sefa:0:50"}),
+        ("/api/render.png", {"shifts": "sefa:0"}), ("/api/render.png", {"shifts": ",".join(["sefa:0:1"] * 65)}),
+        ("/api/render.png", {"source": "disk"}), ("/api/traversal.png", {"steps": 1000}),
+        ("/api/traversal.png", {"range": "nan"}), ("/api/traversal.gif", {"k": -1}),
+        ("/api/attention.png", {"set": "../../etc/passwd"}), ("/api/render.png", {"index": "1.5"}),
+    ],
+)  # fmt: skip
+def test_bad_parameters_are_400_with_a_message(client, path, params):
+    response = client.get(path, params=params)
+    assert response.status_code == 400 and response.json()["error"]
+
+
+def test_rename_is_saved_into_the_artifact_and_read_back(client, explorer_run):
+    from latentlens.app.session import ExplorerSession
+    from latentlens.directions import Directions
+
+    done = client.post("/api/rename", json={"set": "sefa", "k": 1, "name": "size"})
+    assert done.status_code == 200 and done.json() == {"set": "sefa", "k": 1, "name": "size"}
+    assert Directions.load(explorer_run / "directions" / "sefa").names[1] == "size"
+    labels = {s["name"]: s["labels"] for s in ExplorerSession(explorer_run).meta()["sets"]}
+    assert labels["sefa"][1] == "size"
+    for body in ({"set": "latent", "k": 0, "name": "x"}, {"set": "sefa", "k": 0, "name": ""},
+                 {"set": "sefa", "k": 7, "name": "x"}, {"set": "sefa", "k": 0, "name": "a\nb"}, [1, 2]):  # fmt: skip
+        assert client.post("/api/rename", json=body).status_code == 400
+    assert client.post("/api/rename", content=b"not json").status_code == 400
