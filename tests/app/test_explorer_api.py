@@ -79,3 +79,30 @@ def test_rename_is_saved_into_the_artifact_and_read_back(client, explorer_run):
                  {"set": "sefa", "k": 7, "name": "x"}, {"set": "sefa", "k": 0, "name": "a\nb"}, [1, 2]):  # fmt: skip
         assert client.post("/api/rename", json=body).status_code == 400
     assert client.post("/api/rename", content=b"not json").status_code == 400
+
+
+def test_explore_command_serves_on_loopback_and_prints_its_url(explorer_run):
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "latentlens.cli", "explore", "--run", str(explorer_run)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("latentlens explorer: http://127.0.0.1:"), (line, proc.stderr.read() if proc.poll() else "")
+        url = line.split()[2]
+        with urllib.request.urlopen(url + "api/meta", timeout=30) as response:
+            assert json.loads(response.read())["latent_dim"] == 4
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_explore_refuses_a_missing_run(tmp_path, capsys):
+    from latentlens.cli import main
+
+    assert main(["explore", "--run", str(tmp_path / "absent")]) == 2
+    assert "run folder not found" in capsys.readouterr().err
