@@ -121,6 +121,7 @@ def serve(run_dir, host: str = "127.0.0.1", port: int = 0, device: str = "cpu", 
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(128)  # connections queue from now on, so the printed URL works at once
     except OSError as exc:
         sock.close()
         raise LatentLensError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
