@@ -41,3 +41,12 @@ def image_folder(tmp_path):
         Image.fromarray(array).save(sub / f"img{i}.png")
     Image.fromarray(rng.integers(0, 255, (30, 30, 3), dtype=np.uint8)).save(root / "extra.jpg")
     return root
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one thread; on a loaded machine OpenMP barriers make 2 threads 10-100x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
