@@ -72,3 +72,55 @@ def test_a_folder_with_one_broken_image_names_it(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"not an image")
     with pytest.raises(LatentLensError, match="bad.png"):
         load_image_folder(tmp_path, 16, 1)
+
+
+def _tiny_npz(path):
+    from latentlens.data.dsprites import write_npz
+
+    write_npz(path, indices=np.arange(4))
+    return path.read_bytes()
+
+
+@given(cut=st.integers(0, 5000), noise=st.binary(max_size=32), flip=st.integers(0, 10**6))
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_fuzzed_dsprites_npz_loads_or_fails_with_one_line(tmp_path, cut, noise, flip):
+    from latentlens.data.dsprites import load_npz
+
+    data = bytearray(_tiny_npz(tmp_path / "good.npz"))
+    if data:
+        data[flip % len(data)] ^= 0xFF
+    path = tmp_path / "fuzz.npz"
+    path.write_bytes(bytes(data[: max(cut, 0)] if cut < len(data) else data) + noise)
+    try:
+        out = load_npz(path)
+    except LatentLensError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert set(out) == {"imgs", "latents_classes", "latents_values"}
+
+
+@given(layout=st.lists(st.sampled_from(["train/good/a.png", "test/good/b.png", "test/crack/c.png",
+                                        "ground_truth/crack/c_mask.png", "test/crack/d.png", "train/good/broken.png",
+                                        "ground_truth/crack/d_mask.png", "test/hole/e.png"]), max_size=8, unique=True))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_fuzzed_mvtec_layouts_load_or_fail_with_one_line(tmp_path, layout):
+    import shutil
+
+    from latentlens.data.mvtec import load_test, load_train
+
+    root = tmp_path / "cat"
+    shutil.rmtree(root, ignore_errors=True)
+    for rel in layout:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if "broken" in rel:
+            path.write_bytes(b"\x89PNG broken")
+        else:
+            Image.fromarray(np.full((16, 16), 200 if "mask" in rel else 90, np.uint8)).save(path)
+    for loader in (load_train, load_test):
+        try:
+            split = loader(root, None, 16, 1)
+        except LatentLensError as exc:
+            assert "\n" not in str(exc)
+        else:
+            assert split.images.shape[1:] == (1, 16, 16) and len(split.images) == len(split.labels)

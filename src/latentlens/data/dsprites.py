@@ -251,8 +251,8 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
                 out[key] = arr.astype(dtype, copy=False)
     except LatentLensError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise LatentLensError(f"corrupt dSprites file {path}: {exc}") from None
+    except Exception as exc:  # a damaged zip or .npy header fails in zipfile, zlib, numpy or tokenize, in many types
+        raise LatentLensError(f"corrupt dSprites file {path}: {type(exc).__name__}: {exc}") from None
     n = {len(a) for a in out.values()}
     if len(n) != 1:
         raise LatentLensError(f"{path}: arrays disagree on the number of images")
