@@ -192,3 +192,40 @@ def test_orphaned_temporary_files_are_cleaned_on_the_next_start(tmp_path):
     orphan.write_bytes(b"half a checkpoint")
     train_vae(_tiny_source(), tmp_path, TrainSettings(steps=1, batch_size=4, progress=False), {"image_size": 32})
     assert not orphan.exists()
+
+
+def test_frozen_discriminator_leaves_the_factorvae_step_unchanged():
+    """Freezing the discriminator during the VAE's backward changes no VAE gradient, and the discriminator's
+    update then comes from its own loss only (as before, when its VAE-loss gradients were zeroed)."""
+    import copy
+
+    from latentlens.models import build_model
+    from latentlens.models.vae_objectives import build_objective
+    from latentlens.train.vae import train_step
+
+    def make_optimizers(model, loss_fn, lr):  # SGD: updates linear in the gradients, so they compare exactly
+        return torch.optim.SGD(model.parameters(), lr=lr), torch.optim.SGD(loss_fn.discriminator.parameters(), lr=lr)
+
+    torch.manual_seed(0)
+    model = build_model("vae", {"image_size": 32, "latent_dim": 4})
+    loss_fn = build_objective("factorvae", 4, disc_width=16)
+    x = _tiny_source().batch(8, np.random.default_rng(0))
+    twin_model, twin_loss = copy.deepcopy(model), copy.deepcopy(loss_fn)
+    # reference: the step as written before (discriminator gradients computed, then discarded)
+    opt, disc_opt = make_optimizers(twin_model, twin_loss, 1e-3)
+    generator = torch.Generator().manual_seed(1)
+    terms = twin_loss(twin_model, x, generator)
+    opt.zero_grad(set_to_none=True)
+    terms["loss"].backward()
+    opt.step()
+    disc_loss = twin_loss.discriminator_loss(terms["z"], generator)
+    disc_opt.zero_grad(set_to_none=True)
+    disc_loss.backward()
+    disc_opt.step()
+    opt2, disc_opt2 = make_optimizers(model, loss_fn, 1e-3)
+    train_step(model, loss_fn, opt2, disc_opt2, x, torch.Generator().manual_seed(1))
+    for (name, a), b in zip(model.state_dict().items(), twin_model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+    for a, b in zip(loss_fn.discriminator.parameters(), twin_loss.discriminator.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert all(p.requires_grad for p in loss_fn.discriminator.parameters())
