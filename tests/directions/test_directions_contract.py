@@ -10,7 +10,8 @@ from latentlens.errors import LatentLensError
 from latentlens.registry import get
 
 # keep learned methods tiny in the contract test
-FAST = {"voynov": {"n_steps": 4, "batch_size": 8, "n_eval": 32}, "ganspace": {"n_samples": 400}}
+FAST = {"voynov": {"n_steps": 4, "batch_size": 8, "n_eval": 32}, "ganspace": {"n_samples": 400},
+        "sfvq": {"bits": 3, "n_samples": 400, "epochs_per_bitrate": 1}}
 K = 3
 
 

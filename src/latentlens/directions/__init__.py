@@ -7,7 +7,8 @@ Every finder is a scikit-learn-style estimator registered under kind ``"directio
     dirs.save("runs/x/directions/sefa")                  # sefa.safetensors + sefa.json
 
 Methods: ``random`` and ``coordinate`` (baselines), ``ganspace`` (Härkönen et al. 2020), ``sefa`` (Shen & Zhou
-2021), ``voynov`` (Voynov & Babenko 2020; NOG/OLR orthogonality of Song et al. 2023).
+2021), ``voynov`` (Voynov & Babenko 2020; NOG/OLR orthogonality of Song et al. 2023), ``sfvq`` (lines of a
+space-filling curve through the latents, Vali & Bäckström 2025).
 """
 
 from ..registry import names as _names
@@ -18,6 +19,7 @@ from .ganspace import GANSpace
 from .generators import GANGenerator, ModuleGenerator, VAEDecoderGenerator, as_generator
 from .ordering import image_effect
 from .sefa import SeFa
+from .sfvq import SFVQDirections, SpaceFillingVQ
 
 
 def method_names() -> list[str]:
@@ -27,6 +29,7 @@ def method_names() -> list[str]:
 
 __all__ = [
     "CoordinateDirections", "DirectionFinder", "Directions", "GANGenerator", "GANSpace", "LinearDeformator",
-    "ModuleGenerator", "RandomDirections", "Reconstructor", "SeFa", "VAEDecoderGenerator", "Voynov", "as_generator",
+    "ModuleGenerator", "RandomDirections", "Reconstructor", "SFVQDirections", "SeFa", "SpaceFillingVQ",
+    "VAEDecoderGenerator", "Voynov", "as_generator",
     "build_finder", "image_effect", "method_names",
 ]  # fmt: skip
