@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from latentlens.directions import SFVQDirections, SpaceFillingVQ, as_generator
-from latentlens.directions.sfvq import decode, dithered_step, extend_codebook, kmeans_mse, project, vq_mse
+from latentlens.directions.sfvq import decode, dithered_step, extend_codebook, project
+from latentlens.explain.sfvq_panoptic import kmeans_mse, vq_mse
 from latentlens.errors import LatentLensError
 from latentlens.testing import KnownDirectionsGenerator
 
@@ -117,3 +118,20 @@ def test_a_line_direction_moves_its_factor_three_times_more_than_a_random_direct
     assert change[main] >= 3 * (random @ w[main]).abs().mean()
     assert d.extra["locality_ratio"] < 1 and d.score_name == "line_effect"
     assert torch.all(d.scores[:-1] >= d.scores[1:])
+
+
+def test_histograms_separate_labels_that_occupy_different_stretches():
+    import numpy as np
+
+    from latentlens.explain.sfvq_panoptic import contiguous_runs, index_histograms, js_distance_matrix, mean_offdiagonal
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 3000)
+    index = labels * 10 + rng.uniform(0, 8, 3000)  # label v lives on [10 v, 10 v + 8) of a 30-line curve
+    h, values = index_histograms(index, labels, 30)
+    assert values == [0, 1, 2] and np.allclose(h.sum(1), 1)
+    js = js_distance_matrix(h)
+    assert mean_offdiagonal(js) > 0.99 and np.allclose(np.diag(js), 0)
+    assert [contiguous_runs(row) for row in h] == [1, 1, 1]
+    mixed, _ = index_histograms(rng.uniform(0, 30, 3000), labels, 30)
+    assert mean_offdiagonal(js_distance_matrix(mixed)) < 0.2

@@ -154,8 +154,8 @@ class SpaceFillingVQ:
 
     Attributes
     ----------
-    codebook_: ``(2^B, D)`` corners in curve order. history_: per bitrate the final loss, the perplexity of
-    segment usage, the number of unused corners and the mean squared error of the curve.
+    codebook_: ``(2^B, D)`` corners in curve order; codebooks_: the corners at every bitrate (a hierarchy).
+    history_: per bitrate the perplexity of segment usage, unused corners and the curve's mean squared error.
     """
 
     def __init__(self, bits: int = 6, epochs_per_bitrate: int = 5, batch_size: int = 64, lr: float = 1e-3,
@@ -181,12 +181,13 @@ class SpaceFillingVQ:
         seed = 0 if self.random_state is None else int(self.random_state)
         gen = torch.Generator().manual_seed(seed)
         codebook = norm_sorted_init(x, 4)
-        self.history_ = []
+        self.history_, self.codebooks_ = [], {}
         bar = tqdm(total=self.bits - 1, desc="sfvq", disable=not show_progress)
         for bits in range(2, self.bits + 1):
             if bits > 2:
                 codebook = extend_codebook(codebook)
             codebook = self._train_stage(codebook, x, gen)
+            self.codebooks_[bits] = codebook
             index, point = project(x, codebook)
             counts = torch.bincount(index.floor().long().clamp(max=len(codebook) - 2), minlength=len(codebook) - 1)
             near = torch.bincount(torch.cdist(x, codebook).argmin(1), minlength=len(codebook))
@@ -381,21 +382,5 @@ class SFVQDirections(DirectionFinder):
                           "curve_mse": q.history_[-1]["curve_mse"]}}  # fmt: skip
 
 
-def kmeans_mse(x, k: int, random_state: int = 0) -> float:
-    """Mean squared error per dimension of scikit-learn's k-means with ``k`` centres (a baseline)."""
-    from sklearn.cluster import KMeans
-
-    x = np.asarray(x, dtype=np.float64)
-    km = KMeans(n_clusters=k, n_init=3, random_state=random_state).fit(x)
-    return float(((x - km.cluster_centers_[km.labels_]) ** 2).mean())
-
-
-def vq_mse(x, codebook) -> float:
-    """Mean squared error per dimension of the corners used as a plain VQ codebook (nearest corner)."""
-    x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
-    c = torch.as_tensor(codebook, dtype=torch.float32)
-    return float((x - c[torch.cdist(x, c).argmin(1)]).pow(2).mean())
-
-
-__all__ = ["SFVQDirections", "SpaceFillingVQ", "decode", "line_effects", "rank_lines", "dithered_step", "extend_codebook", "kmeans_mse", "norm_sorted_init",
-           "perplexity", "project", "vq_mse"]  # fmt: skip
+__all__ = ["SFVQDirections", "SpaceFillingVQ", "decode", "line_effects", "rank_lines", "dithered_step", "extend_codebook", "norm_sorted_init",
+           "perplexity", "project"]  # fmt: skip
