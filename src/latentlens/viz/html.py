@@ -63,6 +63,16 @@ def figure(fig, alt: str, save_to: str | os.PathLike | None = None) -> str:
     return img(Image.open(io.BytesIO(buffer.getvalue())), alt, save_to=save_to)
 
 
+def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Write a matplotlib figure as a PNG file (atomically) and close it."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
 def pyplot():
     """matplotlib's pyplot on the Agg backend, imported on first use."""
     import matplotlib
