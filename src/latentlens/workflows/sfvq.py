@@ -56,7 +56,27 @@ def _latents_and_labels(model, config, generator, n: int, seed: int, data=None, 
             li = labelled_images(data, labels, getattr(cfg, "image_size", 64), getattr(cfg, "in_channels", None))
             return _encode(vae, li.images.float().div_(255.0)), {n: li.factors[:, i] for i, n in enumerate(li.factor_names)}
     z = generator.sample_latents(n, torch.Generator().manual_seed(seed)).float().cpu()
+    if data == "dsprites":  # a generator of dSprites: its images labelled by the factor predictor
+        return z, _predicted_factors(generator, z)
     return z, {}
+
+
+@torch.inference_mode()
+def _predicted_factors(generator, z: torch.Tensor) -> dict:
+    """dSprites factors of generated images as read by the factor predictor, binned as for real images."""
+    from ..metrics.factor_predictor import load_or_train_factor_predictor
+
+    predictor = load_or_train_factor_predictor()
+    images = torch.cat([generator(z[s : s + 500]).float().cpu() for s in range(0, len(z), 500)])
+    p = predictor.predict(images)
+    angle = torch.atan2(p["orientation"][:, 1], p["orientation"][:, 0]) % (2 * np.pi)  # 4 theta, as trained
+
+    def binned(values: torch.Tensor, bins: int) -> np.ndarray:
+        return (values.clamp(0, 1 - 1e-6) * bins).long().numpy()
+
+    return {"shape": p["shape"].argmax(1).numpy(), "scale": binned(p["scale"], 6),
+            "orientation": binned(angle / (2 * np.pi), DSPRITES_BINS["orientation"]),
+            "posX": binned(p["posX"], DSPRITES_BINS["posX"]), "posY": binned(p["posY"], DSPRITES_BINS["posY"])}  # fmt: skip
 
 
 @torch.inference_mode()
