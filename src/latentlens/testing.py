@@ -82,3 +82,23 @@ def matched_alignment(found: torch.Tensor, truth: torch.Tensor) -> dict:
     rows, cols = linear_sum_assignment(-cos)
     values = cos[rows, cols]
     return {"mean_abs_cos": float(np.mean(values)), "abs_cos": values.tolist(), "matched": cols.tolist()}
+
+
+def superposition_toy(n_neurons: int = 8, n_features: int | None = None, n_images: int = 2000, size: int = 12,
+                      active: float = 0.15, seed: int = 0) -> dict:  # fmt: skip
+    """The superposition toy of Klindt et al.: ``K = 2N`` sparse ground-truth features, each a distinct image
+    pattern, mixed at random into ``N`` neurons (more features than neurons, so features lie on non-axis
+    directions of the activation space).
+
+    Returns ``images`` (n, 1, size, size) in [0, 1], ``activations`` (n, N), ``features`` (n, K) (the sparse
+    feature strengths), ``patterns`` (K, size, size) and ``mixing`` (K, N) with unit rows."""
+    k = n_features or 2 * n_neurons
+    rng = np.random.default_rng(seed)
+    patterns = (rng.random((k, size, size)) < 0.25).astype(np.float64)
+    strengths = (rng.random((n_images, k)) < active) * rng.uniform(0.5, 1.0, (n_images, k))
+    images = np.clip(np.einsum("nk,khw->nhw", strengths, patterns) / 2 + 0.02 * rng.normal(size=(n_images, size, size)), 0, 1)
+    mixing = rng.normal(size=(k, n_neurons))
+    mixing /= np.linalg.norm(mixing, axis=1, keepdims=True)
+    activations = strengths @ mixing
+    return {"images": torch.as_tensor(images[:, None], dtype=torch.float32), "activations": activations,
+            "features": strengths, "patterns": patterns, "mixing": mixing}  # fmt: skip
