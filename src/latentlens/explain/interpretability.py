@@ -209,7 +209,13 @@ def ica_directions(activations, n_directions: int | None = None, random_state: i
 
     a = np.asarray(activations, dtype=np.float64)
     k = n_directions or a.shape[1]
-    ica = FastICA(n_components=k, random_state=random_state, max_iter=1000, whiten="unit-variance").fit(a)
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():  # ICA is a baseline; a slow convergence still gives usable directions
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ica = FastICA(n_components=k, random_state=random_state, max_iter=1000, whiten="unit-variance").fit(a)
     dirs = ica.components_ / np.maximum(np.linalg.norm(ica.components_, axis=1, keepdims=True), 1e-12)
     return dirs, a @ dirs.T
 
