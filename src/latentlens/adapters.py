@@ -27,10 +27,13 @@ OUTPUT_RANGES = ("auto", "unit", "tanh", "logits")
 
 
 def _first_latent_layer(module: nn.Module | None) -> nn.Module | None:
-    """The first ``Linear`` or transposed/plain convolution of ``module`` in registration order."""
+    """The first ``Linear`` or transposed/plain convolution of ``module`` in registration order, if nothing
+    that reshapes the latent (``Unflatten``, ``Flatten``) comes before it."""
     if module is None:
         return None
     for m in module.modules():
+        if isinstance(m, (nn.Unflatten, nn.Flatten)):
+            return None  # the layer after a reshape does not read the latent's size
         if isinstance(m, (nn.Linear, nn.ConvTranspose2d, nn.Conv2d)):
             return m
     return None
@@ -145,7 +148,10 @@ def as_vae(
             enc = model.encode
         if dec is None and callable(getattr(model, "decode", None)):
             dec = model.decode
-        if isinstance(getattr(model, "encoder", None), nn.Module) and enc is None:
+        heads = ("fc_mu", "fc_logvar", "fc_var", "mu_head", "logvar_head", "fc_mean")
+        if isinstance(getattr(model, "encoder", None), nn.Module) and enc is None and not any(
+            hasattr(model, h) for h in heads
+        ):  # an encoder that returns the moments itself; with separate mu/logvar heads it is only the trunk
             enc = model.encoder
         if isinstance(getattr(model, "decoder", None), nn.Module):
             decoder_module = model.decoder
@@ -162,8 +168,11 @@ def as_vae(
         raise LatentLensError("cannot infer the latent size: pass latent_dim= (the size of mu)")
     if not isinstance(dim, int) or dim < 1:
         raise LatentLensError(f"latent_dim must be a positive int, got {dim!r}")
+    if model is not None:
+        model.eval()  # BatchNorm statistics and dropout must not move while latentlens reads the model
     if output_range == "auto":
-        output_range = "unit" if dec is None else infer_output_range(dec, dim, "the decoder")
+        device = next(iter(model.parameters()), torch.zeros(())).device if model is not None else None
+        output_range = "unit" if dec is None else infer_output_range(dec, dim, "the decoder", device=device)
     return VAEAdapter(model, enc, dec, dim, output_range)
 
 

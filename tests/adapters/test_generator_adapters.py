@@ -125,3 +125,10 @@ def test_protocol_violations_are_clear_errors():
         gen(torch.randn(2, 4))
     with pytest.raises(LatentLensError, match="cannot use a str"):
         as_generator("not a model")
+
+
+def test_per_image_conditions_are_refused_as_ambiguous():
+    module = seeded(ConditionalGenerator(nz=5, n_classes=3))
+    gen = as_generator(module, condition=torch.zeros(4, 3), latent_dim=5, output_range="unit")
+    with pytest.raises(LatentLensError, match="one condition vector"):
+        gen(torch.randn(4, 5))

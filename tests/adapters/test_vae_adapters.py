@@ -117,3 +117,54 @@ def test_explain_workflow_on_a_user_vae_with_a_seeded_sample(tmp_path):
     assert summary["layer"] == "encoder.2" and summary["labels"] == ["z0", "z1", "z2", "z3"]
     assert (tmp_path / "run" / "attention" / "overview.png").is_file()
     assert read_json(tmp_path / "run" / "attention" / "summary.json")["n"] == 4
+
+
+def test_trunk_plus_heads_vae_reads_its_moments_from_forward():
+    """encoder = trunk, fc_mu / fc_logvar heads, forward -> (recon, mu, logvar): the trunk is not the encoder."""
+
+    class HeadsVAE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.ReLU())  # width 8 = 2 * latent 4
+            self.fc_mu, self.fc_logvar = nn.Linear(8, 4), nn.Linear(8, 4)
+            self.decoder = nn.Sequential(nn.Linear(4, 64), nn.Sigmoid(), nn.Unflatten(1, (1, 8, 8)))
+
+        def forward(self, x):
+            h = self.encoder(x)
+            mu, logvar = self.fc_mu(h), self.fc_logvar(h)
+            return self.decoder(mu), mu, logvar
+
+    vae = seeded(HeadsVAE()).train()
+    adapted = as_vae(vae)
+    assert not vae.training  # put in eval mode
+    x = torch.rand(3, 1, 8, 8)
+    torch.testing.assert_close(adapted.encode(x)[0], vae.fc_mu(vae.encoder(x)))
+
+
+def test_a_decoder_that_reshapes_first_asks_for_the_latent_size():
+    class ReshapeFirst(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(64, 256))
+            self.decoder = nn.Sequential(nn.Unflatten(1, (32, 2, 2)), nn.ConvTranspose2d(32, 1, 4, 4), nn.Sigmoid())
+
+    with pytest.raises(LatentLensError, match="latent_dim="):
+        as_vae(seeded(ReshapeFirst()))
+    assert as_vae(seeded(ReshapeFirst()), latent_dim=128).latent_dim == 128
+
+
+def test_a_user_wrapper_with_a_generator_attribute_is_not_taken_for_latentlens_gan():
+    from latentlens.directions import as_generator
+
+    class Wrapper(nn.Module):
+        latent_dim = 3
+
+        def __init__(self):
+            super().__init__()
+            self.generator = nn.Sequential(nn.Linear(3, 16), nn.Sigmoid(), nn.Unflatten(1, (1, 4, 4)))
+
+        def forward(self, z):
+            return self.generator(z)
+
+    gen = as_generator(seeded(Wrapper()))
+    assert gen.latent_dim == 3 and gen(torch.randn(2, 3)).shape == (2, 1, 4, 4)

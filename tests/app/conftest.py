@@ -30,4 +30,4 @@ def client(explorer_run):
     from latentlens.app.session import ExplorerSession
 
     torch.set_num_threads(1)
-    return TestClient(create_app(ExplorerSession(explorer_run)))
+    return TestClient(create_app(ExplorerSession(explorer_run), allowed_hosts=["testserver"]))

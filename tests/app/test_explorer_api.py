@@ -78,7 +78,7 @@ def test_rename_is_saved_into_the_artifact_and_read_back(client, explorer_run):
     for body in ({"set": "latent", "k": 0, "name": "x"}, {"set": "sefa", "k": 0, "name": ""},
                  {"set": "sefa", "k": 7, "name": "x"}, {"set": "sefa", "k": 0, "name": "a\nb"}, [1, 2]):  # fmt: skip
         assert client.post("/api/rename", json=body).status_code == 400
-    assert client.post("/api/rename", content=b"not json").status_code == 400
+    assert client.post("/api/rename", content=b"not json", headers={"content-type": "application/json"}).status_code == 400
 
 
 def test_explore_command_serves_on_loopback_and_prints_its_url(explorer_run):
@@ -106,3 +106,19 @@ def test_explore_refuses_a_missing_run(tmp_path, capsys):
 
     assert main(["explore", "--run", str(tmp_path / "absent")]) == 2
     assert "run folder not found" in capsys.readouterr().err
+
+
+def test_writes_from_other_sites_and_foreign_hosts_are_refused(client, explorer_run):
+    from starlette.testclient import TestClient
+
+    from latentlens.app.server import create_app
+    from latentlens.app.session import ExplorerSession
+
+    body = '{"set": "sefa", "k": 0, "name": "evil"}'
+    assert client.post("/api/rename", content=body, headers={"content-type": "text/plain"}).status_code == 415
+    assert client.post("/api/rename", content=body, headers={"content-type": "application/json",
+                                                              "origin": "http://evil.example"}).status_code == 403  # fmt: skip
+    rebinding = TestClient(create_app(ExplorerSession(explorer_run)), base_url="http://evil.example")
+    assert rebinding.get("/api/meta").status_code == 400
+    loopback = TestClient(create_app(ExplorerSession(explorer_run)), base_url="http://127.0.0.1:8123")
+    assert loopback.get("/api/meta").status_code == 200

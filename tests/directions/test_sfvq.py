@@ -135,3 +135,15 @@ def test_histograms_separate_labels_that_occupy_different_stretches():
     assert [contiguous_runs(row) for row in h] == [1, 1, 1]
     mixed, _ = index_histograms(rng.uniform(0, 30, 3000), labels, 30)
     assert mean_offdiagonal(js_distance_matrix(mixed)) < 0.2
+
+
+def test_small_data_still_gets_four_starting_corners_and_dotted_names_are_kept(tmp_path):
+    from latentlens.directions.sfvq import norm_sorted_init
+
+    assert norm_sorted_init(torch.randn(9, 2), 4).shape == (4, 2)
+    q = SpaceFillingVQ(bits=2, epochs_per_bitrate=1).fit(torch.randn(9, 2))
+    (tmp_path / "model.safetensors").write_bytes(b"keep me")
+    q.save(tmp_path / "model.sfvq")
+    assert (tmp_path / "model.safetensors").read_bytes() == b"keep me"
+    assert (tmp_path / "model.sfvq.safetensors").is_file()
+    torch.testing.assert_close(SpaceFillingVQ.load(tmp_path / "model.sfvq").codebook_, q.codebook_)

@@ -25,6 +25,8 @@ class IdentityObservationsData:
 class SmallData(IdentityObservationsData):
     """Three factors of different sizes; observations are (n, 3) floats."""
 
+    deterministic_images = True  # observations are the factors themselves
+
     def __init__(self, sizes=(3, 4, 5)):
         self.factor_sizes = tuple(sizes)
         self.factor_names = tuple(f"g{k}" for k in range(len(sizes)))

@@ -192,3 +192,11 @@ def test_cache_is_automatic_only_when_it_pays_and_never_for_random_codes(data):
     assert "codes_cached" not in noisy["recipe"]
     with pytest.raises(LatentLensError, match="deterministic"):
         evaluate_representation(data, noise_code(), ["mig"], random_state=0, cache_codes=True)
+
+
+def test_no_cache_for_data_whose_images_are_not_deterministic():
+    class Noisy(SmallData):
+        deterministic_images = False
+
+    many = evaluate_representation(Noisy(), _Deterministic(), ["mig"], random_state=0, overrides={"mig": {"num_train": 500}})
+    assert "codes_cached" not in many["recipe"]

@@ -61,7 +61,7 @@ def test_export_refuses_a_folder_holding_another_model(tiny_zoo, tmp_path):
     other = tmp_path / "other"
     zoo.export("dsprites-betavae", other)
     (other / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes()[:-8] + b"\0" * 8)
-    with pytest.raises(LatentLensError, match="another trained run"):
+    with pytest.raises(LatentLensError, match="another run"):
         zoo.export("dsprites-betavae", other)
 
 
@@ -94,3 +94,12 @@ def test_run_option_takes_a_zoo_name(tiny_zoo, tmp_path):
     [exported] = (tmp_path / "cache" / "zoo").iterdir()
     assert exported.name.startswith("dsprites-betavae-") and (exported / "report.html").is_file()
     assert not (tiny_zoo / "report.html").exists()  # the packaged folder is never written
+
+
+def test_export_never_overwrites_a_run_in_progress(tiny_zoo, tmp_path):
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "config.json").write_text('{"kind": "vae", "model": {}}')  # a run still training: no weights yet
+    with pytest.raises(LatentLensError, match="another run"):
+        zoo.export("dsprites-betavae", busy)
+    assert (busy / "config.json").read_text() == '{"kind": "vae", "model": {}}'

@@ -37,17 +37,22 @@ def _static(name: str) -> bytes:
     return resources.files("latentlens.app").joinpath("static", name).read_bytes()
 
 
-def create_app(session: ExplorerSession) -> Starlette:
-    """The explorer app for one session (one run folder)."""
+def create_app(session: ExplorerSession, allowed_hosts: list[str] | None = None) -> Starlette:
+    """The explorer app for one session (one run folder). Requests must name a loopback host (or one of
+    ``allowed_hosts``): a page on another site cannot reach the explorer through DNS rebinding."""
 
     def bad(exc: Exception, status: int = 400) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=status)
 
-    def png(make) -> Response:
+    def image(make, media_type: str = "image/png") -> Response:
         try:
-            return Response(make(), media_type="image/png")
+            return Response(make(), media_type=media_type)
         except BadRequest as exc:
             return bad(exc)
+        except LatentLensError as exc:  # the model could not render this (a one-line reason, not a traceback)
+            return bad(exc, 500)
+
+    png = image
 
     async def index(request: Request) -> Response:
         return Response(_static("index.html"), media_type="text/html", headers=NO_STORE)
@@ -70,10 +75,7 @@ def create_app(session: ExplorerSession) -> Starlette:
         args = (q.get("seed", 0), q.get("index", 0), q.get("shifts", ""), q.get("set", "latent"), q.get("k", 0),
                 q.get("steps", 9), q.get("range", 3.0), q.get("source", "auto"))  # fmt: skip
         if request.url.path.endswith(".gif"):
-            try:
-                return Response(session.animation(*args), media_type="image/gif")
-            except BadRequest as exc:
-                return bad(exc)
+            return image(lambda: session.animation(*args), "image/gif")
         return png(lambda: session.traversal(*args))
 
     def attention(request: Request) -> Response:
@@ -82,6 +84,12 @@ def create_app(session: ExplorerSession) -> Starlette:
                                              q.get("source", "auto")))  # fmt: skip
 
     async def rename(request: Request) -> Response:
+        # a write: only from the explorer's own page (JSON, same origin), never from another site's form or fetch
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            return bad("the body must be sent as application/json", 415)
+        origin = request.headers.get("origin")
+        if origin is not None and origin.rstrip("/") != f"{request.url.scheme}://{request.url.netloc}":
+            return bad("cross-origin writes are refused", 403)
         try:
             body = await request.json()
         except ValueError:
@@ -105,7 +113,11 @@ def create_app(session: ExplorerSession) -> Starlette:
         Route("/api/attention.png", attention),
         Route("/api/rename", rename, methods=["POST"]),
     ]
-    return Starlette(routes=routes)
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    hosts = ["127.0.0.1", "localhost", "[::1]", "::1", *(allowed_hosts or [])]
+    return Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)])
 
 
 def serve(run_dir, host: str = "127.0.0.1", port: int = 0, device: str = "cpu", ready=None) -> None:
@@ -116,7 +128,7 @@ def serve(run_dir, host: str = "127.0.0.1", port: int = 0, device: str = "cpu", 
     import uvicorn
 
     session = ExplorerSession(run_dir, device)
-    app = create_app(session)
+    app = create_app(session, None if host in ("127.0.0.1", "localhost", "::1") else ["*"] if host == "0.0.0.0" else [host])
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

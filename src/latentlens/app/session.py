@@ -258,11 +258,11 @@ class ExplorerSession:
             from ..viz.overlays import overlay, robust_range
 
             image = self.generator(z).float()
+            vae = getattr(self.generator, "vae", None) or as_vae(self.model, output_range="unit")
             with torch.inference_mode(False), torch.enable_grad():
-                result = VAEAttention(as_vae(self.model, output_range="unit")).attribute(
-                    image.clone(), target=d.basis[k : k + 1].clone()
-                )  # fmt: skip
-            heat = result.maps[0, 0].numpy()
+                target = d.basis[k : k + 1].clone().to(image.device)
+                result = VAEAttention(vae).attribute(image.clone(), target=target)
+            heat = result.maps[0, 0].detach().cpu().numpy()
             lo, hi = robust_range(heat)
             rgb = overlay(image[0].cpu(), heat, lo, max(hi, lo + 1e-12))
             buffer = io.BytesIO()

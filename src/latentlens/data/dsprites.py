@@ -184,6 +184,8 @@ def total_on_pixels(chunk: int = 8192) -> int:
 class DSprites:
     """Ground-truth dSprites with the 5 variable factors (color dropped, as in disentanglement_lib)."""
 
+    deterministic_images = True  # a factor row always renders to the same image (metrics may cache codes)
+
     factor_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES
     image_shape = (1, 64, 64)

@@ -51,13 +51,15 @@ def map_output_range(out: torch.Tensor, output_range: str) -> torch.Tensor:
 
 @torch.inference_mode()
 def infer_output_range(forward: Callable, latent_dim: int, what: str = "the generator", latent_shape=None,
-                       n: int = 16) -> str:  # fmt: skip
+                       n: int = 16, device=None) -> str:  # fmt: skip
     """``unit`` or ``tanh``, read off ``forward`` on ``n`` standard-normal latents (seed 0): outputs in [0, 1]
     are ``unit``, outputs in [-1, 1] with negatives are ``tanh``; anything else is an error asking for
     ``output_range=`` (a decoder of logits is ``logits``)."""
     z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(0))
     if latent_shape is not None:
         z = z.view(n, *latent_shape)
+    if device is not None:
+        z = z.to(device)
     out = forward(z)
     if isinstance(out, (tuple, list)):
         out = out[0]
@@ -102,8 +104,8 @@ class ModuleGenerator:
         Shape of one latent as the module expects it: ``(D,)`` or ``(D, 1, 1)`` (DCGAN-style). Default: ``(D, 1,
         1)`` when the first layer is a convolution, else ``(D,)``. Latents are always ``(N, D)`` outside.
     condition:
-        For conditional generators: a class index (int) or a tensor (a class vector, one per image or one
-        for all) passed as the second argument, ``module(z, condition)``.
+        For conditional generators: a class index (int) or one condition vector (1-D: a class embedding or
+        one-hot), the same for every image, passed as the second argument, ``module(z, condition)``.
     latent_space:
         Name of the space directions live in (stored in every :class:`~latentlens.directions.base.Directions`).
     layers:
@@ -187,14 +189,16 @@ class ModuleGenerator:
         return self._forward(z, self._condition_batch(len(z), z.device))
 
     def _condition_batch(self, n: int, device) -> torch.Tensor:
+        """The condition for ``n`` images: an int (a class index), or one vector (a class embedding or
+        one-hot), the same for every image."""
         c = self.condition
         if isinstance(c, int):
             return torch.full((n,), c, dtype=torch.long, device=device)
         c = torch.as_tensor(c).to(device)
         if c.dim() == 0:
             return c.expand(n)
-        if c.shape[0] == n:
-            return c
+        if c.dim() != 1:
+            raise LatentLensError("condition must be a class index or one condition vector (1-D) for all images")
         return c.unsqueeze(0).expand(n, *c.shape)
 
     @property
@@ -373,12 +377,14 @@ class VAEDecoderGenerator(ModuleGenerator):
         """Adapter whose latents are the encoder means of ``images`` (``(N, C, H, W)`` in [0, 1])."""
         from ..adapters import as_vae
 
-        vae = as_vae(model, **adapter_kwargs).eval()
+        first_layer = adapter_kwargs.pop("first_layer", None)
+        vae_kwargs = {k: v for k, v in adapter_kwargs.items() if k in ("latent_dim", "output_range", "encode", "decode")}
+        vae = as_vae(model, **vae_kwargs).eval()
         device = next(iter(vae.parameters()), torch.zeros(())).device
         with torch.inference_mode():
             mus = [vae.encode(images[s : s + batch_size].float().to(device))[0].cpu()
                    for s in range(0, len(images), batch_size)]  # fmt: skip
-        return cls(vae, latent_bank=torch.cat(mus).clone())
+        return cls(vae, first_layer=first_layer, latent_bank=torch.cat(mus).clone())
 
 
 def looks_like_vae(model) -> bool:
@@ -398,7 +404,7 @@ def as_generator(model, **kwargs) -> ModuleGenerator:
     - a VAE (``encode`` + ``decode`` methods, or ``encoder`` + ``decoder`` sub-modules) ->
       :class:`VAEDecoderGenerator` (its decoder; ``kwargs``: ``latent_dim``, ``output_range``, ``first_layer``,
       ``latent_bank``);
-    - latentlens' GAN (``.generator`` or ``first_layer_weight``) -> :class:`GANGenerator`;
+    - latentlens' GAN (:class:`~latentlens.models.gan.DCGAN` or its generator) -> :class:`GANGenerator`;
     - any other ``nn.Module`` -> :class:`ModuleGenerator` (``kwargs`` go to it: ``latent_dim``,
       ``output_range``, ``first_layer``, ``latent_shape``, ``condition``, ``forward``).
     """
@@ -412,9 +418,9 @@ def as_generator(model, **kwargs) -> ModuleGenerator:
         raise LatentLensError(f"cannot use a {type(model).__name__} as a generator")
     if looks_like_vae(model):
         return VAEDecoderGenerator(model, **kwargs)
-    if not kwargs and hasattr(model, "latent_dim") and (
-        hasattr(model, "generator") or hasattr(model, "first_layer_weight")
-    ):
+    from ..models.gan import DCGAN, Generator
+
+    if not kwargs and isinstance(model, (DCGAN, Generator)):
         return GANGenerator(model)
     return ModuleGenerator(model, **kwargs)
 

@@ -40,7 +40,7 @@ EXTENSION_EPS = 0.01
 def norm_sorted_init(x: torch.Tensor, k: int = 4) -> torch.Tensor:
     """``k`` corners: the means of ``k`` equal groups of the data sorted by L2 norm."""
     order = torch.argsort(x.norm(dim=1))
-    return torch.stack([part.mean(0) for part in x[order].chunk(k)])
+    return torch.stack([part.mean(0) for part in torch.tensor_split(x[order], k)])
 
 
 def decode(codebook: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -281,36 +281,43 @@ class SpaceFillingVQ:
         from ..io import save_tensors, write_json
 
         self._check()
-        from pathlib import Path
 
-        stem = Path(path).with_suffix("")
-        save_tensors(stem.with_suffix(".safetensors"), {"codebook": self.codebook_})
-        write_json(stem.with_suffix(".json"), {"kind": "latentlens.sfvq", "format_version": 1,
+        stem = _stem(path)
+        save_tensors(stem.with_name(stem.name + ".safetensors"), {"codebook": self.codebook_})
+        write_json(stem.with_name(stem.name + ".json"), {"kind": "latentlens.sfvq", "format_version": 1,
                                                "params": self.get_params(), "history": self.history_})  # fmt: skip
 
     @classmethod
     def load(cls, path) -> "SpaceFillingVQ":
-        from pathlib import Path
 
         from ..io import load_tensors, read_json
 
-        stem = Path(path).with_suffix("")
-        meta = read_json(stem.with_suffix(".json"))
+        stem = _stem(path)
+        json_path, tensor_path = stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".safetensors")
+        meta = read_json(json_path)
         if not isinstance(meta, dict) or meta.get("kind") != "latentlens.sfvq" or not isinstance(meta.get("params"), dict):
-            raise LatentLensError(f"{stem.with_suffix('.json')} is not a latentlens SFVQ file")
-        codebook = load_tensors(stem.with_suffix(".safetensors")).get("codebook")
+            raise LatentLensError(f"{json_path} is not a latentlens SFVQ file")
+        codebook = load_tensors(tensor_path).get("codebook")
         if codebook is None or codebook.ndim != 2 or len(codebook) < 4 or not torch.isfinite(codebook).all():
-            raise LatentLensError(f"{stem.with_suffix('.safetensors')} holds no valid SFVQ codebook")
+            raise LatentLensError(f"{tensor_path} holds no valid SFVQ codebook")
         try:
             q = cls(**meta["params"])
         except TypeError as exc:
-            raise LatentLensError(f"{stem.with_suffix('.json')}: bad parameters: {exc}") from None
+            raise LatentLensError(f"{json_path}: bad parameters: {exc}") from None
         q.codebook_, q.history_, q.n_features_in_ = codebook.float(), list(meta.get("history") or []), codebook.shape[1]
         return q
 
     def get_params(self) -> dict:
         return {"bits": self.bits, "epochs_per_bitrate": self.epochs_per_bitrate, "batch_size": self.batch_size,
                 "lr": self.lr, "random_state": self.random_state}  # fmt: skip
+
+
+def _stem(path):
+    """``path`` without a ``.json``/``.safetensors`` suffix (other dots are part of the name)."""
+    from pathlib import Path
+
+    path = Path(path)
+    return path.with_suffix("") if path.suffix in (".json", ".safetensors") else path
 
 
 @torch.inference_mode()

@@ -87,7 +87,8 @@ def interpretability_index(
         if fn is None:
             raise LatentLensError(f"unknown metric {metric!r} (known: {', '.join(METRICS)}, or a function)")
         features = fn(torch.as_tensor(images))
-    f = torch.as_tensor(np.asarray(features) if not torch.is_tensor(features) else features).double().flatten(1)
+    f = torch.as_tensor(np.asarray(features) if not torch.is_tensor(features) else features).double()
+    f = f.reshape(len(f), -1)
     n, units = a.shape
     if len(f) != n:
         raise LatentLensError(f"{len(f)} images' features for {n} rows of activations")
@@ -103,8 +104,9 @@ def interpretability_index(
         scores = torch.empty(units, dtype=torch.float64)
         # images of each unit's window sorted by activation: out-of-window rows pushed past either end
         key = torch.where((a >= lo) & (a <= hi), a, torch.full_like(a, float("nan")))
-        order_up = torch.argsort(torch.nan_to_num(key, nan=float("inf")), dim=0)  # ascending, window first
-        order_down = torch.argsort(torch.nan_to_num(key, nan=float("-inf")), dim=0, descending=True)
+        # stable sorts: ties (a ReLU unit's zeros) are broken by image order, as in the loop version
+        order_up = torch.argsort(torch.nan_to_num(key, nan=float("inf")), dim=0, stable=True)  # ascending, window first
+        order_down = torch.argsort(torch.nan_to_num(key, nan=float("-inf")), dim=0, descending=True, stable=True)
         count = ((a >= lo) & (a <= hi)).sum(0)
         if int(count.min()) < 2 * (trials + trials * refs):
             raise LatentLensError(f"quantile window {q} keeps only {int(count.min())} images for some unit")
@@ -114,12 +116,14 @@ def interpretability_index(
         bottom_q = order_up[torch.as_tensor(q_rank)].T.gather(1, perm_bottom)
         top_r = order_down[torch.as_tensor(r_rank.reshape(-1))].T.reshape(units, trials, refs)
         bottom_r = order_up[torch.as_tensor(r_rank.reshape(-1))].T.reshape(units, trials, refs)
-        for start in range(0, units, 64):  # chunks of units bound the (units, trials, 36, F) gathers
-            sl = slice(start, start + 64)
+        chunk = max(1, int(2**26 // max(1, trials * (2 + 2 * refs) * f.shape[1])))  # units per chunk: ~0.5 GB
+        for start in range(0, units, chunk):
+            sl = slice(start, start + chunk)
             refs_all = torch.cat([top_r[sl], bottom_r[sl]], dim=2)  # (u, T, 2*refs): top refs, then bottom refs
             queries = torch.stack([top_q[sl], bottom_q[sl]], dim=2)  # (u, T, 2)
-            d = (f[queries][:, :, :, None, :] - f[refs_all][:, :, None, :, :]).norm(dim=-1)  # (u, T, 2, 2*refs)
-            sim = -d
+            u = queries.shape[0]
+            d = torch.cdist(f[queries].reshape(u * trials, 2, -1), f[refs_all].reshape(u * trials, 2 * refs, -1))
+            sim = -d.reshape(u, trials, 2, 2 * refs)
             flat = sim.flatten(2)
             sim = (sim - flat.mean(2)[..., None, None]) / flat.std(2).clamp_min(1e-12)[..., None, None]
             correct = sim[:, :, 0, :refs].mean(2) + sim[:, :, 1, refs:].mean(2)
@@ -187,7 +191,7 @@ def kmeans_directions(activations, n_directions: int | None = None, cosine: bool
     centres = km.cluster_centers_
     dirs = centres / np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
     if readout == "distance":
-        return dirs, -np.linalg.norm(x[:, None, :] - centres[None], axis=2)
+        return dirs, -km.transform(x)
     if readout == "cosine":
         return dirs, (a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)) @ dirs.T
     if readout != "projection":

@@ -129,6 +129,8 @@ class CachedCodes:
             chunk = missing[start : start + self.encode_batch_size]
             rows = np.stack(np.unravel_index(chunk, self.sizes), axis=1)
             z = to_numpy_codes(self.fn(data.images(rows)))
+            if z.shape[0] != len(chunk):
+                raise LatentLensError(f"the representation function returned {z.shape[0]} codes for {len(chunk)} observations")
             if self.table is None:
                 self.table = np.zeros((len(self.known), z.shape[1]), dtype=z.dtype)
             self.table[chunk] = z
@@ -140,10 +142,12 @@ class CachedCodes:
 
 
 def cacheable(data: Any, representation_fn: RepresentationFn, max_images: int = 5_000_000) -> bool:
-    """Whether :class:`CachedCodes` applies: a deterministic representation and a finite factor grid of at
-    most ``max_images`` combinations."""
+    """Whether :class:`CachedCodes` applies: a deterministic representation, data that renders a factor row
+    to the same image every time (``data.deterministic_images``), and a finite factor grid of at most
+    ``max_images`` combinations."""
     sizes = getattr(data, "factor_sizes", None)
-    return bool(getattr(representation_fn, "deterministic", False)) and sizes is not None and (
+    deterministic = getattr(representation_fn, "deterministic", False) and getattr(data, "deterministic_images", False)
+    return bool(deterministic) and sizes is not None and (
         int(np.prod([int(s) for s in sizes])) <= max_images
     )
 

@@ -85,10 +85,10 @@ def export(name: str, out: str | os.PathLike) -> Path:
 
     source = model_dir(name)
     out = Path(out)
-    if (out / "model.safetensors").exists() and (out / "config.json").exists():
-        if _digest(out) == _digest(source):
-            return out
-        raise LatentLensError(f"{out} already holds another trained run; choose a new folder")
+    if (out / "model.safetensors").exists() and (out / "config.json").exists() and _digest(out) == _digest(source):
+        return out
+    if any((out / f).exists() for f in ("config.json", "model.safetensors", "checkpoint.safetensors")):
+        raise LatentLensError(f"{out} already holds another run; choose a new folder")
     ensure_writable_dir(out)
     for file in RUN_FILES:
         if (source / file).is_file():
@@ -148,6 +148,12 @@ def train(name: str, out: str | os.PathLike, preset: str = "fast", progress: boo
         argv.append("--no-progress")
     if (out / "checkpoint.safetensors").is_file() and not (out / "train_summary.json").is_file():
         argv.append("--resume")
+    if (out / "config.json").is_file():
+        existing = read_json(out / "config.json")
+        if existing.get("kind") not in (recipe.kind, "factor-predictor") or existing.get("train", {}).get("data") not in (
+            None, recipe.data
+        ):
+            raise LatentLensError(f"{out} holds another run ({existing.get('kind')}); choose a new --out")
     if not (out / "train_summary.json").is_file():
         began = time.perf_counter()
         code = cli_main(argv)
