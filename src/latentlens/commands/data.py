@@ -1,4 +1,5 @@
-"""``latentlens data dsprites --out FILE.npz`` and ``latentlens data defects --out DIR``."""
+"""``latentlens data dsprites --out FILE.npz``, ``latentlens data defects --out DIR`` and
+``latentlens data cells --out DIR``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import inspect
 import logging
 from pathlib import Path
 
-from . import positive_int, seed
+from . import non_negative_float, positive_int, seed
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,17 @@ def add_parser(subparsers) -> None:
     m.add_argument("--categories", default=None, help="comma-separated subset of categories")
     m.add_argument("--image-size", type=positive_int, default=None)
     m.set_defaults(func=run_defects)
+    c = kinds.add_parser("cells", help="synthetic fluorescence cells in conditions that differ by planted phenotypes")
+    c.add_argument("--out", required=True, help="folder to write (one sub-folder per condition + factors.csv)")
+    c.add_argument("--n", type=positive_int, default=500, help="cells per condition")
+    c.add_argument("--strength", type=non_negative_float, default=1.0, help="size of the planted differences (0 = none)")
+    c.add_argument("--phenotypes", default="nucleus_size,elongation",
+                   help="planted phenotypes: nucleus_size, elongation, puncta, ring")  # fmt: skip
+    c.add_argument("--conditions", default="control,treated")
+    c.add_argument("--rgb", action="store_true", help="three channels (the ring in its own channel)")
+    c.add_argument("--image-size", type=positive_int, default=64)
+    c.add_argument("--seed", type=seed, default=0)
+    c.set_defaults(func=run_cells)
 
 
 def run_dsprites(args) -> int:
@@ -58,4 +70,22 @@ def run_defects(args) -> int:
     accepted = inspect.signature(generate_benchmark).parameters
     summary = generate_benchmark(args.out, **{k: v for k, v in kwargs.items() if k in accepted})
     log.info("wrote the defect benchmark to %s: %s", args.out, summary)
+    return 0
+
+
+def run_cells(args) -> int:
+    from ..data.cells import DEFAULT_EFFECTS, PHENOTYPES, generate_cells
+    from ..errors import LatentLensError
+
+    chosen = [p.strip() for p in args.phenotypes.split(",") if p.strip()]
+    unknown = [p for p in chosen if p not in PHENOTYPES]
+    if unknown or not chosen:
+        raise LatentLensError(f"--phenotypes must name some of {', '.join(PHENOTYPES)}, got {args.phenotypes!r}")
+    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    if len(conditions) < 2 or len(set(conditions)) != len(conditions):
+        raise LatentLensError("--conditions needs two or more distinct names")
+    shifts = {"puncta": 0.6, "ring": 0.5, **DEFAULT_EFFECTS}
+    out = generate_cells(args.out, args.n, args.strength, {p: shifts[p] for p in chosen}, conditions,
+                         args.image_size, 3 if args.rgb else 1, args.seed)  # fmt: skip
+    log.info("wrote %d cells per condition (%s) to %s", args.n, ", ".join(conditions), out)
     return 0
