@@ -14,7 +14,7 @@ OBJECTIVE_FLAGS = ("beta", "gamma", "ad_lambda", "ad_layer", "ad_pair")
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a VAE or a GAN into a run folder")
-    p.add_argument("model", choices=["vae", "gan", "factor-predictor"])
+    p.add_argument("model", choices=["vae", "gan", "classifier", "factor-predictor"])
     p.add_argument("--data", default=None, help="'dsprites' or a folder of images (png/jpg, grey or RGB)")
     p.add_argument("--out", required=True, help="run folder to write")
     p.add_argument("--steps", type=positive_int, default=None, help="default 2000 (factor predictor: 8000)")
@@ -75,6 +75,8 @@ def run(args) -> int:
 
     if args.model == "factor-predictor":
         return _train_factor_predictor(args)
+    if args.model == "classifier":
+        return _train_classifier(args)
     if args.data is None:
         raise LatentLensError("--data is required: 'dsprites' or a folder of images")
     if args.model == "gan" and args.image_size != 64:
@@ -134,4 +136,26 @@ def _train_factor_predictor(args) -> int:
         raise LatentLensError("the factor predictor is trained on dSprites' true labels; drop --data")
     train_factor_predictor_run(args.out, args.steps, args.batch_size, args.lr, args.seed, not args.no_progress)
     log.info("trained the dSprites factor predictor: %s", args.out)
+    return 0
+
+
+def _train_classifier(args) -> int:
+    from ..data.labels import labelled_images
+    from ..errors import LatentLensError
+    from ..io import ensure_writable_dir
+    from ..train.classifier import train_classifier
+    from ..train.loop import TrainSettings
+
+    if args.data in (None, "dsprites"):
+        raise LatentLensError("train classifier needs --data FOLDER with one sub-folder per class")
+    settings = TrainSettings(
+        steps=args.steps or 2000, batch_size=args.batch_size or 64, seed=args.seed, checkpoint_every=args.checkpoint_every,
+        lr=args.lr or 1e-3, progress=not args.no_progress, lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps,
+        device=args.device,
+    ).validate()  # fmt: skip
+    data = labelled_images(args.data, None, args.image_size, args.channels, max_classes=1000)
+    ensure_writable_dir(args.out)
+    train_classifier(data.images, data.factors[:, 0], data.class_values[0], args.out, settings, resume=args.resume,
+                     data_name=str(args.data))  # fmt: skip
+    log.info("trained a classifier of %s on %d images: %s", ", ".join(data.class_values[0]), len(data), args.out)
     return 0

@@ -9,8 +9,9 @@ from .gan import DCGAN, GANConfig
 from .vae import ConvVAE, VAEConfig
 
 from ..metrics.factor_predictor import FactorPredictorConfig
+from .classifier import ClassifierConfig, SmallCNN
 
-_CONFIGS = {"vae": VAEConfig, "gan": GANConfig, "factor-predictor": FactorPredictorConfig}
+_CONFIGS = {"vae": VAEConfig, "gan": GANConfig, "factor-predictor": FactorPredictorConfig, "classifier": ClassifierConfig}
 
 
 def build_model(kind: str, config: dict | None = None):
@@ -36,4 +37,4 @@ def build_model(kind: str, config: dict | None = None):
 MAX_SIZE = 4096  # no size of these models (channels, latent, image side, width) is larger
 
 
-__all__ = ["ConvVAE", "VAEConfig", "DCGAN", "GANConfig", "build_model", "gan", "vae"]
+__all__ = ["ConvVAE", "VAEConfig", "DCGAN", "GANConfig", "SmallCNN", "build_model", "gan", "vae"]

@@ -1,0 +1,99 @@
+"""Training loop for :class:`~latentlens.models.classifier.SmallCNN` on labelled images (a folder per class).
+
+A seeded share of the images (``val_fraction``) is held out; the log records the training loss and the
+held-out accuracy, and ``metrics.json`` the final accuracy. Same run folder, resume and DDP-free
+conventions as the VAE and GAN loops (Adam, cross-entropy, light flips as augmentation).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import LatentLensError
+from ..io import update_json
+from ..models import build_model
+from .loop import RunWriter, StepTimer, TrainSettings, progress_bar, set_lr, to_channels_last, training_device
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(round(n * val_fraction)))
+    if n - n_val < 2:
+        raise LatentLensError(f"need more images to hold {val_fraction:.0%} out for validation, got {n}")
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+@torch.inference_mode()
+def accuracy(model, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 512) -> float:
+    was = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    hits = 0
+    for s in range(0, len(images), batch_size):
+        logits = model(to_channels_last(images[s : s + batch_size].float().div(255).to(device)))
+        hits += int((logits.argmax(1).cpu() == labels[s : s + batch_size]).sum())
+    model.train(was)
+    return hits / max(1, len(images))
+
+
+def train_classifier(images: torch.Tensor, labels, classes: list[str], out_dir, settings: TrainSettings,
+                     val_fraction: float = 0.2, resume: bool = False, data_name: str = "images"):  # fmt: skip
+    """Train on uint8 ``images`` ``(N, C, H, W)`` with integer ``labels``; returns the model (eval mode)."""
+    settings.validate()
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    if len(set(labels.tolist())) < 2:
+        raise LatentLensError("a classifier needs images of at least two classes")
+    train_idx, val_idx = split_indices(len(images), val_fraction, settings.seed)
+    torch.manual_seed(settings.seed)
+    device = training_device(settings, 1)
+    model_config = {"in_channels": int(images.shape[1]), "image_size": int(images.shape[-1]), "n_classes": len(classes),
+                    "classes": list(classes)}  # fmt: skip
+    model = build_model("classifier", model_config).to(device=device, memory_format=torch.channels_last)
+    config = {"kind": "classifier", "model": model.config_dict(), "objective": {"name": "cross-entropy", "hparams": {}},
+              "train": {**vars(settings), "data": data_name, "val_fraction": val_fraction, "device": str(device)}}  # fmt: skip
+    writer = RunWriter(out_dir, config, resume)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    start = writer.start_step({"model": model}, {"model": optimizer}, resume)
+    x_train, y_train = images[train_idx], labels[train_idx]
+    x_val, y_val = images[val_idx], labels[val_idx]
+    model.train()
+    timer, began = StepTimer(), time.perf_counter()
+    bar = progress_bar(settings.steps, start, settings.progress, "train classifier")
+    for step in range(start, settings.steps):
+        set_lr(optimizer, settings.lr_at(step))
+        rng = np.random.default_rng(np.random.SeedSequence([settings.seed, step]))
+        pick = torch.from_numpy(rng.integers(0, len(x_train), settings.batch_size))
+        x = x_train[pick].float().div(255)
+        flips = torch.from_numpy(rng.random(len(x)) < 0.5)
+        x = torch.where(flips[:, None, None, None], x.flip(-1), x)
+        logits = model(to_channels_last(x.to(device)))
+        loss = F.cross_entropy(logits, y_train[pick].to(device))
+        if not torch.isfinite(loss.detach()):
+            raise LatentLensError(f"training diverged at step {step + 1}: the loss became {float(loss)}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        timer.add(len(x))
+        bar.update(1)
+        done = step + 1
+        if done % settings.log_every == 0 or done == settings.steps:
+            record = {"step": done, "loss": float(loss.detach()), "images_per_s": round(timer.rate(), 1),
+                      "time_s": round(writer.elapsed_s + time.perf_counter() - began, 2)}  # fmt: skip
+            if done % (settings.log_every * 10) == 0 or done == settings.steps:
+                record["val_accuracy"] = accuracy(model, x_val, y_val)
+            writer.log(record)
+        if done % settings.checkpoint_every == 0 and done < settings.steps:
+            writer.checkpoint(done, {"model": model}, {"model": optimizer}, model)
+    bar.close()
+    writer.checkpoint(settings.steps, {"model": model}, {"model": optimizer}, model)
+    val = accuracy(model, x_val, y_val)
+    summary = {"steps": settings.steps, "seconds": round(writer.elapsed_s + time.perf_counter() - began, 2),
+               "val_accuracy": val, "train_accuracy": accuracy(model, x_train, y_train), "n_val": len(val_idx)}  # fmt: skip
+    writer.finish(settings.steps, model, summary)
+    update_json(writer.run_dir / "metrics.json", {"classifier": {"val_accuracy": val, "classes": list(classes),
+                                                                 "n_val": len(val_idx)}})  # fmt: skip
+    return model.eval()
