@@ -1,0 +1,135 @@
+"""Which generative attributes change a classifier's decision: AttFind, as StylEx and DiffEx run it.
+
+An *attribute* is a latent edit of a generator that can re-draw an image (a VAE's coordinate or any
+direction of a Directions artifact), applied with a sign. Its *effect* on an image is the change of the
+classifier's output when the image's latent is edited along it.
+
+- **StylEx AttFind** (Lang et al., ICCV 2021; the official Colab's ``find_significant_styles``): effects are
+  logit changes ``(images, 2 signs, attributes, classes)``; images in which too many attributes move the
+  logits a lot are dropped as unstable; for a target class, on the images classified as another class, the
+  positive effect towards the target is summed greedily: each round takes the attribute (and sign) with the
+  largest mean effect over the images whose accumulated effect is still below a cap, adds it to their
+  accumulated effect and removes it from the pool.
+- **DiffEx AttFind** (Bourou et al. 2025, ``colat/attFinder.py``): effects are probability changes of the target
+  class on opposite-class images; each round picks the (attribute, sign) with the largest batch-mean effect,
+  accepts it if above a threshold, removes from the pool the images it already explains (effect >= their
+  maximum), and lowers the threshold by 0.02.
+- **Sufficiency** (StylEx): the share of opposite-class images whose decision flips to the target when the
+  top-k attributes are applied together, for k = 1..M.
+
+:func:`attribute_effects` computes the effect tensor for a decoder, a classifier and a set of attribute
+directions in one batched pass per image chunk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import LatentLensError
+
+
+def filter_unstable_images(effects: np.ndarray, max_changed: int = 750, change: float = 2.0) -> np.ndarray:
+    """StylEx's filter: a mask of the images in which at most ``max_changed`` (attribute, sign) pairs move any
+    logit by more than ``change`` (an image every edit flips says nothing about any one edit)."""
+    e = np.abs(np.asarray(effects))
+    moved = (e > change).any(axis=-1).reshape(len(e), -1).sum(1)
+    return moved <= max_changed
+
+
+def stylex_attfind(effects: np.ndarray, target: int, predicted: np.ndarray, n_attributes: int = 8,
+                   max_image_effect: float = 1.0, stable: np.ndarray | None = None) -> list[dict]:  # fmt: skip
+    """StylEx's greedy selection (module docstring). ``effects``: ``(images, 2, attributes, classes)`` logit
+    changes (sign 0 = towards the minimum, 1 = towards the maximum); ``predicted``: each image's class.
+    Returns up to ``n_attributes`` picks ``{"attribute", "sign", "score"}`` in the order found."""
+    e = np.asarray(effects, dtype=np.float64)
+    if e.ndim != 4 or e.shape[1] != 2:
+        raise LatentLensError(f"effects must be (images, 2 signs, attributes, classes), got {e.shape}")
+    keep = (np.asarray(predicted) != target) & (stable if stable is not None else np.ones(len(e), bool))
+    if not keep.any():
+        raise LatentLensError("no image of another class to explain the target with")
+    pool = np.maximum(0.0, e[keep, :, :, target]).reshape(int(keep.sum()), -1)  # (images, sign*attribute)
+    accumulated = np.zeros(len(pool))
+    picks = []
+    for _ in range(min(n_attributes, pool.shape[1])):
+        active = accumulated < max_image_effect
+        if not active.any():
+            break
+        scores = pool[active].mean(0)
+        j = int(np.argmax(scores))
+        if scores[j] <= 0:
+            break
+        accumulated += pool[:, j]
+        picks.append({"attribute": j % e.shape[2], "sign": int(j // e.shape[2]), "score": float(scores[j])})
+        pool[:, j] = 0.0
+    return picks
+
+
+def diffex_attfind(prob_effects: np.ndarray, n_attributes: int = 10, threshold: float = 0.2,
+                   decay: float = 0.02, explained_at: float = 0.5) -> list[dict]:  # fmt: skip
+    """DiffEx's selection (module docstring). ``prob_effects``: ``(images, 2, attributes)`` changes of the target
+    class probability on opposite-class images; an image leaves the pool once an accepted attribute moves it
+    by ``explained_at`` or more. Returns the accepted ``{"attribute", "sign", "score"}`` in order."""
+    e = np.asarray(prob_effects, dtype=np.float64)
+    if e.ndim != 3 or e.shape[1] != 2:
+        raise LatentLensError(f"effects must be (images, 2 signs, attributes), got {e.shape}")
+    flat = e.reshape(len(e), -1)
+    pool_images = np.ones(len(e), dtype=bool)
+    available = np.ones(flat.shape[1], dtype=bool)
+    picks = []
+    while len(picks) < n_attributes and pool_images.any() and available.any():
+        means = np.where(available, flat[pool_images].mean(0), -np.inf)
+        j = int(np.argmax(means))
+        if means[j] > threshold:
+            picks.append({"attribute": j % e.shape[2], "sign": int(j // e.shape[2]), "score": float(means[j])})
+            pool_images &= ~(flat[:, j] >= explained_at)
+        available[j] = False
+        threshold -= decay
+    return picks
+
+
+@torch.inference_mode()
+def attribute_effects(decode, classify, latents: torch.Tensor, directions: torch.Tensor, strength,
+                      batch_size: int = 256, softmax: bool = False) -> np.ndarray:  # fmt: skip
+    """``(images, 2, attributes, classes)`` changes of ``classify(decode(z))`` when each latent is edited by
+    ``-strength`` (sign 0) and ``+strength`` (sign 1) along each unit direction (``strength`` a number or one per
+    direction). Logits by default, probabilities with ``softmax``."""
+    z = torch.as_tensor(latents, dtype=torch.float32)
+    d = torch.as_tensor(directions, dtype=torch.float32)
+    s = torch.as_tensor(strength, dtype=torch.float32).reshape(-1)
+    s = s.expand(len(d)) if len(s) == 1 else s
+    k = len(d)
+
+    def out(images):
+        y = classify(images).float()
+        return y.softmax(1) if softmax else y
+
+    base = torch.cat([out(decode(z[i : i + batch_size])) for i in range(0, len(z), batch_size)]).cpu()
+    shifts = torch.stack([-s[:, None] * d, s[:, None] * d])  # (2, K, D)
+    result = torch.empty(len(z), 2, k, base.shape[1])
+    per = max(1, batch_size // (2 * k))
+    for i in range(0, len(z), per):
+        zb = z[i : i + per]
+        edited = (zb[:, None, None, :] + shifts[None]).reshape(-1, z.shape[1])
+        y = torch.cat([out(decode(edited[j : j + batch_size])) for j in range(0, len(edited), batch_size)]).cpu()
+        result[i : i + len(zb)] = y.reshape(len(zb), 2, k, -1) - base[i : i + len(zb), None, None, :]
+    return result.numpy()
+
+
+@torch.inference_mode()
+def sufficiency(decode, classify, latents: torch.Tensor, directions: torch.Tensor, picks: list[dict], strength,
+                target: int, batch_size: int = 256) -> list[float]:  # fmt: skip
+    """Flip rate to ``target`` of the images ``decode(latents)`` when the first k picked attributes are applied
+    together, for k = 1..len(picks)."""
+    z = torch.as_tensor(latents, dtype=torch.float32)
+    d = torch.as_tensor(directions, dtype=torch.float32)
+    s = torch.as_tensor(strength, dtype=torch.float32).reshape(-1)
+    s = s.expand(len(d)) if len(s) == 1 else s
+    rates, shift = [], torch.zeros(z.shape[1])
+    for p in picks:
+        sign = 1.0 if p["sign"] == 1 else -1.0
+        shift = shift + sign * s[p["attribute"]] * d[p["attribute"]]
+        edited = z + shift
+        pred = torch.cat([classify(decode(edited[i : i + batch_size])).argmax(1).cpu() for i in range(0, len(z), batch_size)])
+        rates.append(float((pred == target).float().mean()))
+    return rates

@@ -1,0 +1,65 @@
+"""AttFind (StylEx and DiffEx) on hand-made effect tensors, and effects/sufficiency on a known toy."""
+
+import numpy as np
+import torch
+
+from latentlens.explain.attributes import (
+    attribute_effects,
+    diffex_attfind,
+    filter_unstable_images,
+    stylex_attfind,
+    sufficiency,
+)
+
+
+def test_stylex_greedy_returns_the_known_order_and_respects_the_image_cap():
+    # 6 images of class 0, target class 1; attribute 2 (up) moves images 0-2 a lot, attribute 0 (down) moves
+    # images 3-5, attribute 1 (up) moves all a little but the same images as attribute 2
+    e = np.zeros((6, 2, 3, 2))
+    e[:3, 1, 2, 1] = 2.0
+    e[3:, 0, 0, 1] = 1.5
+    e[:3, 1, 1, 1] = 1.9
+    picks = stylex_attfind(e, target=1, predicted=np.zeros(6), n_attributes=3, max_image_effect=1.0)
+    assert [(p["attribute"], p["sign"]) for p in picks[:2]] == [(2, 1), (0, 0)]
+    # attribute 1 only helps images 0-2, already over the cap: it is not chosen next
+    assert len(picks) == 2 or picks[2]["score"] == 0
+
+
+def test_stylex_ignores_images_of_the_target_class_and_unstable_images():
+    e = np.zeros((4, 2, 2, 2))
+    e[0, 1, 0, 1] = 5.0  # image 0 is already of the target class
+    e[1:, 1, 1, 1] = 1.0
+    picks = stylex_attfind(e, target=1, predicted=np.array([1, 0, 0, 0]), n_attributes=1)
+    assert (picks[0]["attribute"], picks[0]["sign"]) == (1, 1)
+    wild = np.zeros((3, 2, 400, 2))
+    wild[0] = 3.0  # every edit moves image 0's logits by 3
+    assert filter_unstable_images(wild, max_changed=750).tolist() == [False, True, True]
+
+
+def test_diffex_pool_removal_and_decaying_threshold():
+    e = np.zeros((4, 2, 3))
+    e[:2, 1, 0] = 0.9  # attribute 0 up explains images 0 and 1
+    e[2:, 0, 1] = 0.3  # attribute 1 down moves images 2, 3 by 0.3
+    e[:, 1, 2] = 0.19  # attribute 2 up: a small effect on every image
+    picks = diffex_attfind(e, n_attributes=5, threshold=0.2, decay=0.02)
+    assert [(p["attribute"], p["sign"]) for p in picks[:2]] == [(0, 1), (1, 0)]
+    # after images 0 and 1 left the pool, attribute 1's mean over images 2-3 is 0.3 (above 0.18)
+    assert picks[1]["score"] == 0.3
+    assert all(p["attribute"] != 2 or p["score"] > 0.2 - 0.02 * i for i, p in enumerate(picks))
+
+
+def test_effects_and_sufficiency_on_a_linear_toy():
+    """decode = identity, classify = logits [0, z0 - 0.5]: only direction 0 moves the decision."""
+    decode = lambda z: z  # noqa: E731
+    classify = lambda x: torch.stack([torch.zeros(len(x)), x[:, 0] - 0.5], 1)  # noqa: E731
+    z = torch.zeros(10, 3)
+    dirs = torch.eye(3)
+    e = attribute_effects(decode, classify, z, dirs, strength=1.0)
+    assert e.shape == (10, 2, 3, 2)
+    np.testing.assert_allclose(e[:, 1, 0, 1], 1.0)
+    np.testing.assert_allclose(e[:, 0, 0, 1], -1.0)
+    np.testing.assert_allclose(e[:, :, 1:, :], 0.0)
+    picks = stylex_attfind(e, target=1, predicted=np.zeros(10), n_attributes=2)
+    assert (picks[0]["attribute"], picks[0]["sign"]) == (0, 1)
+    assert sufficiency(decode, classify, z, dirs, picks[:1], 1.0, target=1) == [1.0]
+    assert sufficiency(decode, classify, z, dirs, [{"attribute": 1, "sign": 1}], 1.0, target=1) == [0.0]
