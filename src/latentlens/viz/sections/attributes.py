@@ -1,0 +1,40 @@
+"""Report section: the attributes that move a classifier (``latentlens attributes --out RUN/attributes``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...io import read_json
+from ..html import escape, img, table
+
+ORDER = 60
+TITLE = "What changes the classifier"
+
+
+def render(run_dir: Path) -> str | None:
+    folder = Path(run_dir) / "attributes"
+    if not (folder / "attributes.json").is_file():
+        return None
+    r = read_json(folder / "attributes.json")
+    effects = {(e["attribute"], e["sign"]): e for e in r.get("factor_effects") or []}
+    rows = []
+    for rank, p in enumerate(r["stylex"]):
+        e = effects.get((p["attribute"], p["sign"]))
+        rows.append([rank + 1, f"{p['label']} {'+' if p['sign'] else '-'}", p["score"],
+                     r["sufficiency"][rank] if rank < len(r["sufficiency"]) else "-",
+                     r["sufficiency_random"][rank] if rank < len(r["sufficiency_random"]) else "-",
+                     e["main_factor"] if e else "-"])  # fmt: skip
+    parts = [
+        f"<p class='note'>Attributes (edits of the generator's latent space, source <b>{escape(r['source'])}</b>) ranked "
+        f"by how much they push images of the other classes towards <b>{escape(r['target'])}</b> (StylEx's "
+        "AttFind on logit changes). Sufficiency: the share of those images classified as the target once the top "
+        "k attributes are applied together, beside k random directions.</p>",
+        table(["rank", "attribute", "mean logit push", "sufficiency (top k)", "random k", "factor it changes most"], rows),
+        "<p class='meta'>DiffEx's ranking (probability changes, pool removal): "
+        + ", ".join(f"{escape(p['label'])}{'+' if p['sign'] else '-'}" for p in r["diffex"]) + "</p>",
+    ]
+    for rank, name in enumerate(r.get("files", [])):
+        if (folder / name).is_file():
+            parts.append(f"<figure>{img(folder / name, name)}<figcaption>Attribute {rank + 1}: the images it moves "
+                         "most, edited at growing strength (left: unchanged).</figcaption></figure>")  # fmt: skip
+    return "".join(parts)

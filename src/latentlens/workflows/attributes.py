@@ -1,0 +1,152 @@
+"""``latentlens attributes``: which attributes of a generator move a classifier's decision, shown as pictures.
+
+Inputs: a classifier (a ``train classifier`` run, or any module through ``--model``-style external runs), a
+VAE trained on the same kind of images, labelled images (a folder per class, as the classifier was trained
+on), a target class. The attribute source is the VAE's latent coordinates (``coordinates``) or the
+directions of a Directions artifact in the VAE's run folder (``directions:NAME``, e.g. SeFa's).
+
+Images of the other classes are encoded; every attribute is applied with both signs (``strength`` latent
+standard deviations); the classifier's logit changes go through StylEx's AttFind and its probability
+changes through DiffEx's (:mod:`latentlens.explain.attributes`). Written into ``OUT``:
+
+- ``attributes.json``: both rankings, the sufficiency curve (flip rate to the target when the top-k attributes
+  are applied together) beside the same for k random directions, and with a factor table (``factors.csv``
+  of synthetic cells) the change of each factor each attribute causes (a linear read-out from the latent);
+- ``attribute_<i>.png``: per ranked attribute, the images it moves most: the original and the edit at
+  growing strength, with the target class probability under each image.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+STRENGTHS = (0.0, 0.5, 1.0, 1.5, 2.0)
+
+
+def _factor_table(folder: Path, paths) -> dict | None:
+    table = folder / "factors.csv"
+    if not table.is_file():
+        return None
+    with open(table, newline="") as handle:
+        rows = {r["file"]: r for r in csv.DictReader(handle)}
+    out = {}
+    for path in paths:
+        rel = Path(path).relative_to(folder).as_posix()
+        if rel in rows:
+            out[rel] = {k: float(v) for k, v in rows[rel].items() if k not in ("file", "condition")}
+    return out or None
+
+
+def attributes_run(classifier_run, vae_run, data, target: str, out, source: str = "coordinates",
+                   strength: float = 1.5, n_attributes: int = 5, n_images: int = 200, seed: int = 0,
+                   device="cpu") -> dict:  # fmt: skip
+    """Rank the attributes of ``vae_run`` by how they move ``classifier_run`` towards ``target`` (module docstring)."""
+    from ..adapters import as_classifier, as_vae
+    from ..data.labels import labelled_images
+    from ..directions import Directions
+    from ..errors import LatentLensError
+    from ..explain.attributes import attribute_effects, diffex_attfind, stylex_attfind, sufficiency
+    from ..io import ensure_writable_dir, write_json
+    from ..viz.grids import image_grid
+    from ..viz.html import save_png
+    from ._runs import open_model
+
+    _, _, clf_model = open_model(classifier_run, None, device)
+    vae_dir, _, vae_model = open_model(vae_run, None, device)
+    clf = as_classifier(clf_model)
+    if target not in clf.classes:
+        raise LatentLensError(f"target {target!r} is not one of the classifier's classes {clf.classes}")
+    t = clf.classes.index(target)
+    vae = as_vae(vae_model, output_range="unit")
+    size = getattr(getattr(clf_model, "config", None), "image_size", 64)
+    channels = getattr(getattr(clf_model, "config", None), "in_channels", None)
+    images = labelled_images(data, None, size, channels, max_classes=1000)
+    x = images.images.float().div(255)
+    with torch.inference_mode():
+        device_ = next(iter(vae.parameters())).device
+        z_all = torch.cat([vae.encode(x[i : i + 256].to(device_))[0].cpu() for i in range(0, len(x), 256)])
+        pred = torch.cat([clf(x[i : i + 256].to(device_)).argmax(1).cpu() for i in range(0, len(x), 256)])
+    others = np.flatnonzero(pred.numpy() != t)
+    if len(others) == 0:
+        raise LatentLensError(f"every image is already classified as {target!r}: nothing to explain")
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.permutation(others)[:n_images])
+    z = z_all[chosen]
+    if source == "coordinates":
+        dirs = torch.eye(z.shape[1])
+        labels = [f"z{i}" for i in range(z.shape[1])]
+    elif source.startswith("directions:"):
+        d = Directions.load(Path(vae_dir) / "directions" / source.split(":", 1)[1])
+        dirs, labels = d.basis, [d.label(i) for i in range(len(d))]
+    else:
+        raise LatentLensError(f"source must be 'coordinates' or 'directions:NAME', got {source!r}")
+    scale = float(z_all.std(0).mean())  # one strength unit = the typical spread of a latent coordinate
+
+    def decode(latent):
+        return vae.decode(latent.to(device_))
+
+    def classify(img):
+        return clf(img)
+
+    logits = attribute_effects(decode, classify, z, dirs, strength * scale)
+    probs = attribute_effects(decode, classify, z, dirs, strength * scale, softmax=True)[..., t]
+    stylex = stylex_attfind(logits, t, np.full(len(z), -1), n_attributes=n_attributes)
+    diffex = diffex_attfind(probs, n_attributes=n_attributes)
+    suff = sufficiency(decode, classify, z, dirs, stylex, strength * scale, t)
+    g = torch.Generator().manual_seed(seed)
+    random_dirs = torch.randn(len(stylex), z.shape[1], generator=g)
+    random_dirs = random_dirs / random_dirs.norm(dim=1, keepdim=True)
+    random_suff = sufficiency(decode, classify, z, random_dirs, [{"attribute": i, "sign": 1} for i in range(len(stylex))],
+                              strength * scale, t) if stylex else []  # fmt: skip
+    factors = _factor_table(Path(data), [images.paths[i] for i in chosen])
+    factor_effects = _factor_effects(z_all, images, Path(data), dirs, stylex, strength * scale) if factors else None
+    out = ensure_writable_dir(out)
+    for rank, pick in enumerate(stylex):
+        k, sign = pick["attribute"], 1.0 if pick["sign"] == 1 else -1.0
+        moved = np.argsort(-logits[:, pick["sign"], k, t])[:4]
+        rows = []
+        with torch.inference_mode():
+            for i in moved:
+                lat = z[i][None] + torch.tensor(STRENGTHS)[:, None] * sign * strength * scale * dirs[k][None]
+                rows.append(decode(lat).cpu())
+        save_png(image_grid(torch.cat(rows), len(STRENGTHS), scale=2), out / f"attribute_{rank}.png")
+    result = {
+        "target": target, "classes": clf.classes, "source": source, "attribute_labels": labels,
+        "strength": strength, "latent_scale": scale, "n_images": int(len(z)),
+        "stylex": [{**p, "label": labels[p["attribute"]]} for p in stylex],
+        "diffex": [{**p, "label": labels[p["attribute"]]} for p in diffex],
+        "sufficiency": suff, "sufficiency_random": random_suff, "factor_effects": factor_effects,
+        "files": [f"attribute_{i}.png" for i in range(len(stylex))],
+    }  # fmt: skip
+    write_json(out / "attributes.json", result)
+    return result
+
+
+def _factor_effects(z_all, images, folder: Path, dirs, picks, step) -> list[dict]:
+    """Per picked attribute, the change of each factor of the factor table along it, read by a linear
+    regression of the factors on the latents (fitted on all the labelled images)."""
+    table = _factor_table(folder, images.paths)
+    if table is None:
+        return []
+    keys = sorted(next(iter(table.values())))
+    rows = [(i, table[Path(p).relative_to(folder).as_posix()]) for i, p in enumerate(images.paths)
+            if Path(p).relative_to(folder).as_posix() in table]  # fmt: skip
+    zz = np.c_[z_all[[i for i, _ in rows]].numpy(), np.ones(len(rows))]
+    ff = np.array([[r[k] for k in keys] for _, r in rows])
+    ff_sd = ff.std(0) + 1e-12
+    coef, *_ = np.linalg.lstsq(zz, (ff - ff.mean(0)) / ff_sd, rcond=None)
+    out = []
+    for p in picks:
+        sign = 1.0 if p["sign"] == 1 else -1.0
+        change = sign * step * (dirs[p["attribute"]].numpy() @ coef[:-1])  # in factor standard deviations
+        order = np.argsort(-np.abs(change))
+        out.append({"attribute": p["attribute"], "sign": p["sign"], "main_factor": keys[order[0]],
+                    "changes": {keys[j]: float(change[j]) for j in order}})  # fmt: skip
+    return out

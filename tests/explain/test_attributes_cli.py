@@ -1,0 +1,25 @@
+"""latentlens attributes end to end on synthetic cells with tiny models."""
+
+from latentlens.cli import main
+from latentlens.io import read_json
+
+
+def test_attributes_on_cells(tmp_path):
+    from latentlens.data.cells import generate_cells
+
+    data = generate_cells(tmp_path / "cells", n_per_condition=40, strength=2.0, size=32, seed=0)
+    common = ["--data", str(data), "--image-size", "32", "--batch-size", "16", "--no-progress"]
+    assert main(["train", "classifier", *common, "--steps", "60", "--out", str(tmp_path / "clf")]) == 0
+    assert main(["train", "vae", *common, "--steps", "40", "--latent-dim", "4", "--out", str(tmp_path / "vae")]) == 0
+    out = tmp_path / "vae" / "attributes"
+    assert main(["attributes", "--classifier", str(tmp_path / "clf"), "--generator", str(tmp_path / "vae"), "--data",
+                 str(data), "--target", "treated", "--attributes", "3", "--n", "30", "--out", str(out)]) == 0  # fmt: skip
+    r = read_json(out / "attributes.json")
+    assert r["classes"] == ["control", "treated"] and r["attribute_labels"] == ["z0", "z1", "z2", "z3"]
+    assert len(r["sufficiency"]) == len(r["stylex"]) == len(r["sufficiency_random"])
+    assert all(0 <= v <= 1 for v in r["sufficiency"])
+    assert r["factor_effects"] and {"nucleus_size", "elongation"} <= set(r["factor_effects"][0]["changes"])
+    assert main(["report", "--run", str(tmp_path / "vae")]) == 0
+    assert "What changes the classifier" in (tmp_path / "vae" / "report.html").read_text()
+    assert main(["attributes", "--classifier", str(tmp_path / "clf"), "--generator", str(tmp_path / "vae"), "--data",
+                 str(data), "--target", "nope", "--out", str(out)]) == 2  # fmt: skip
