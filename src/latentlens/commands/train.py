@@ -13,8 +13,8 @@ OBJECTIVE_FLAGS = ("beta", "gamma", "ad_lambda", "ad_layer", "ad_pair")
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train a VAE or a GAN into a run folder")
-    p.add_argument("model", choices=["vae", "gan", "classifier", "factor-predictor"])
+    p = subparsers.add_parser("train", help="train a VAE, GAN, DDPM or classifier into a run folder")
+    p.add_argument("model", choices=["vae", "gan", "ddpm", "classifier", "factor-predictor"])
     p.add_argument("--data", default=None, help="'dsprites' or a folder of images (png/jpg, grey or RGB)")
     p.add_argument("--out", required=True, help="run folder to write")
     p.add_argument("--steps", type=positive_int, default=None, help="default 2000 (factor predictor: 8000)")
@@ -33,7 +33,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--objective", default="beta-vae", help="VAE objective: beta-vae, beta-tcvae, factorvae, ...")
     p.add_argument("--encoder-kernels", choices=["4x4", "2x2"], default="4x4",
                    help="4x4: paper's Table 2; 2x2: disentanglement_lib code")  # fmt: skip
-    p.add_argument("--width", type=positive_int, default=32, help="GAN channel width")
+    p.add_argument("--width", type=positive_int, default=32, help="GAN channel width; DDPM U-Net base channels")
+    p.add_argument("--schedule", choices=["linear", "cosine"], default=None, help="DDPM noise schedule (default linear)")
+    p.add_argument("--patch-size", type=int, choices=[1, 2, 4], default=None,
+                   help="DDPM: pixel-unshuffle stem, the U-Net runs at image-size / patch-size (default 2 at 64 px, else 1)")
     p.add_argument("--r1-gamma", type=non_negative_float, default=None,
                    help="GAN: weight of the R1 penalty on real images (default 10; 0 = plain DCGAN)")  # fmt: skip
     p.add_argument("--beta", type=positive_float, default=None,
@@ -79,6 +82,10 @@ def run(args) -> int:
         return _train_classifier(args)
     if args.data is None:
         raise LatentLensError("--data is required: 'dsprites' or a folder of images")
+    if args.model != "ddpm" and (args.schedule is not None or args.patch_size is not None):
+        raise LatentLensError("--schedule and --patch-size apply to the DDPM")
+    if args.model == "ddpm" and any(getattr(args, f) is not None for f in OBJECTIVE_FLAGS + ("r1_gamma",)):
+        raise LatentLensError("--beta/--gamma/--ad-*/--r1-gamma do not apply to the DDPM")
     if args.model == "gan" and args.image_size != 64:
         raise LatentLensError("the GAN generates 64x64 images; drop --image-size or use 64")
     if args.model == "gan" and any(getattr(args, f) is not None for f in OBJECTIVE_FLAGS):
@@ -89,6 +96,8 @@ def run(args) -> int:
         raise LatentLensError(f"--r1-gamma must be non-negative, got {args.r1_gamma}")
     from ..registry import get
 
+    if args.model == "ddpm":
+        return _train_ddpm(args)
     params = objective_params(args.objective, args) if args.model == "vae" else {}
     if args.model == "vae" and args.objective == "beta-vae" and args.beta is None and args.data != "dsprites":
         params["beta"] = 1.0  # on a few hundred small images of a new kind, beta 4 leaves most latents unused
@@ -125,6 +134,34 @@ def run(args) -> int:
         config = {"latent_dim": args.latent_dim, "width": args.width}
         train_gan(source, args.out, settings, config, args.resume, **r1)
     log.info("trained %s for %d steps: %s", args.model, settings.steps, args.out)
+    return 0
+
+
+def _train_ddpm(args) -> int:
+    from ..data.sources import make_source
+    from ..errors import LatentLensError
+    from ..io import ensure_writable_dir
+    from ..models.ddpm import DDPMConfig
+    from ..train.ddpm import train_ddpm
+    from ..train.loop import TrainSettings
+
+    if args.data == "dsprites" and args.image_size != 64:
+        raise LatentLensError("dSprites images are 64x64; drop --image-size or use 64")
+    if args.disc_lr is not None or args.eval_every:
+        raise LatentLensError("--disc-lr and --eval-every do not apply to the DDPM")
+    patch = args.patch_size or (2 if args.image_size >= 64 else 1)
+    config = {"base_channels": args.width, "patch_size": patch, "image_size": args.image_size,
+              "schedule": args.schedule or "linear"}  # fmt: skip
+    DDPMConfig(**config).validate()
+    settings = TrainSettings(
+        steps=args.steps or 2000, batch_size=args.batch_size or 64, seed=args.seed, checkpoint_every=args.checkpoint_every,
+        lr=args.lr or 2e-4, progress=not args.no_progress, lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps,
+        device=args.device,
+    ).validate()  # fmt: skip
+    source = make_source(args.data, args.image_size, args.channels)
+    ensure_writable_dir(args.out)
+    train_ddpm(source, args.out, settings, config, args.resume)
+    log.info("trained a DDPM for %d steps: %s", settings.steps, args.out)
     return 0
 
 

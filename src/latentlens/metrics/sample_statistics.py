@@ -56,6 +56,17 @@ def gan_shape_statistics(generator, n: int = 10_000, seed: int = 0, predictor=No
     return shape_statistics(generator_samples(generator, n, seed), predictor)
 
 
+def ddpm_shape_statistics(model, n: int = 2000, steps: int = 20, seed: int = 0, predictor=None) -> dict:
+    """:func:`shape_statistics` of ``n`` DDIM samples (``steps`` steps, eta 0) of a diffusion model with
+    ``sample(n, steps=, generator=)``, such as :class:`~latentlens.models.ddpm.DDPM`."""
+    if predictor is None:
+        from .factor_predictor import load_or_train_factor_predictor
+
+        predictor = load_or_train_factor_predictor()
+    images = model.sample(n, steps=steps, generator=torch.Generator().manual_seed(seed))
+    return {**shape_statistics(images, predictor), "ddim_steps": steps}
+
+
 def draws_the_data(stats: dict, shape_tolerance: float = 0.05, intensity_tolerance: float = 0.10) -> bool:
     """The zoo's bar: each shape at 1/3 +- ``shape_tolerance`` and the mean intensity within
     ``intensity_tolerance`` (relative) of dSprites'."""

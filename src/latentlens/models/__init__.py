@@ -5,13 +5,16 @@ from __future__ import annotations
 from ..registry import get
 from . import gan, vae, vae_objectives  # noqa: F401  (registers models and objectives)
 from . import ad_factorvae  # noqa: F401  (registers the "ad-factorvae" objective)
+from . import ddpm  # noqa: F401  (registers the "ddpm" model)
+from .ddpm import DDPM, DDPMConfig
 from .gan import DCGAN, GANConfig
 from .vae import ConvVAE, VAEConfig
 
 from ..metrics.factor_predictor import FactorPredictorConfig
 from .classifier import ClassifierConfig, SmallCNN
 
-_CONFIGS = {"vae": VAEConfig, "gan": GANConfig, "factor-predictor": FactorPredictorConfig, "classifier": ClassifierConfig}
+_CONFIGS = {"vae": VAEConfig, "gan": GANConfig, "factor-predictor": FactorPredictorConfig, "classifier": ClassifierConfig,
+            "ddpm": DDPMConfig}
 
 
 def build_model(kind: str, config: dict | None = None):
@@ -37,4 +40,4 @@ def build_model(kind: str, config: dict | None = None):
 MAX_SIZE = 4096  # no size of these models (channels, latent, image side, width) is larger
 
 
-__all__ = ["ConvVAE", "VAEConfig", "DCGAN", "GANConfig", "SmallCNN", "build_model", "gan", "vae"]
+__all__ = ["ConvVAE", "VAEConfig", "DCGAN", "GANConfig", "DDPM", "DDPMConfig", "SmallCNN", "build_model", "gan", "vae"]

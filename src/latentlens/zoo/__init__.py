@@ -186,6 +186,11 @@ def score(recipe: Recipe, run_dir: Path, preset: str = "fast", progress: bool = 
         from ..train.checkpoint import load_model
 
         return gan_shape_statistics(load_model(run_dir), n=10_000)
+    if recipe.score == "ddpm_shapes":
+        from ..metrics.sample_statistics import ddpm_shape_statistics
+        from ..train.checkpoint import load_model
+
+        return ddpm_shape_statistics(load_model(run_dir), n=2000, steps=20)
     if recipe.score == "factor_predictor":
         from ..metrics.factor_predictor import predictor_accuracy
         from ..train.checkpoint import load_model

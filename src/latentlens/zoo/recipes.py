@@ -4,7 +4,8 @@ A recipe is the exact command line (without ``--out``) that ``latentlens zoo tra
 anyone can reproduce a shipped model with the toolkit's own commands. ``score`` names what is measured on
 the trained model and recorded in its provenance (``disentanglement``: the metrics of
 ``latentlens evaluate``; ``gan_shapes``: shape frequencies and mean intensity of 10,000 samples read by the
-dSprites factor predictor; ``factor_predictor``: held-out accuracy of the predictor itself).
+dSprites factor predictor; ``ddpm_shapes``: the same of 2,000 DDIM samples (20 steps);
+``factor_predictor``: held-out accuracy of the predictor itself).
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from ..errors import LatentLensError
 @dataclass(frozen=True)
 class Recipe:
     name: str
-    kind: str  # "vae", "gan", "classifier"
+    kind: str  # "vae", "gan", "ddpm", "classifier"
     data: str
     description: str
     command: tuple[str, ...]  # latentlens arguments, without the program name and without --out
-    score: str  # "disentanglement", "gan_shapes" or "factor_predictor"
+    score: str  # "disentanglement", "gan_shapes", "ddpm_shapes" or "factor_predictor"
 
     def argv(self, out: str) -> list[str]:
         return [*self.command, "--out", str(out)]
@@ -57,6 +58,13 @@ RECIPES: dict[str, Recipe] = {
             "DCGAN (width 16) with the R1 penalty (gamma 10) on dSprites, 64x64, latent 10",
             ("train", "gan", "--data", "dsprites", "--seed", "0", "--width", "16", "--steps", "10000"),
             "gan_shapes",
+        ),
+        Recipe(
+            "dsprites-ddpm", "ddpm", "dsprites",
+            "DDPM (U-Net, base 32, 4x4x64 h-space, linear schedule) on dSprites, 64x64; the h-space tools' model",
+            ("train", "ddpm", "--data", "dsprites", "--seed", "0", "--steps", "15000", "--lr", "5e-4",
+             "--lr-schedule", "cosine", "--warmup-steps", "500"),
+            "ddpm_shapes",
         ),
         Recipe(
             "dsprites-factor-predictor", "classifier", "dsprites",

@@ -1,0 +1,94 @@
+"""Training loop for :class:`~latentlens.models.ddpm.DDPM`: the simple loss (Ho et al. 2020, Eq. 14), Adam,
+an exponential moving average of the weights (decay 0.999, as Ho et al.) that becomes the saved model, and
+the run-folder, resume, DDP and progress conventions of the VAE and GAN loops.
+
+``model.safetensors`` holds the EMA weights (what sampling and every other command uses); the raw weights
+and the optimizer live in ``checkpoint.safetensors`` for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import torch
+
+from ..data.sources import step_generator, step_rng
+from ..errors import LatentLensError
+from ..models import build_model
+from .checkpoint import checkpoint_step
+from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, progress_bar, set_lr, training_device, wrap_ddp
+
+EMA_DECAY = 0.999
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p.detach(), 1 - decay)
+
+
+def ema_decay_at(step: int, decay: float) -> float:
+    """Warm-up of the EMA decay, ``min(decay, (1 + step) / (10 + step))``: early weights are forgotten fast."""
+    return min(decay, (1 + step) / (10 + step))
+
+
+def train_ddpm(source, out_dir, settings: TrainSettings, model_config: dict | None = None, resume: bool = False,
+               ema_decay: float = EMA_DECAY):  # fmt: skip
+    """Train a DDPM on ``source`` (images in [0, 1]) into ``out_dir``; returns the EMA model (eval mode)."""
+    settings.validate()
+    if not 0 <= ema_decay < 1:
+        raise LatentLensError(f"ema_decay must be in [0, 1), got {ema_decay}")
+    rank, world = distributed_context()
+    model_config = {"in_channels": source.channels, "image_size": source.image_size, **(model_config or {})}
+    torch.manual_seed(settings.seed)
+    device = training_device(settings, world)
+    model = build_model("ddpm", model_config).to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    config = {
+        "kind": "ddpm",
+        "model": model.config_dict(),
+        "objective": {"name": "eps-mse", "hparams": {"ema_decay": ema_decay}},
+        "train": {**vars(settings), "data": source.name, "world_size": world},
+    }
+    writer = RunWriter(out_dir, config, resume, rank)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    modules, optimizers = {"model": model, "ema": ema}, {"model": optimizer}
+    start = writer.start_step(modules, optimizers, resume)
+    net = wrap_ddp(model, world)
+    model.train()
+    timer, began = StepTimer(), time.perf_counter()
+    bar = progress_bar(settings.steps, start, settings.progress and rank == 0, "train ddpm")
+    for step in range(start, settings.steps):
+        set_lr(optimizer, settings.lr_at(step))
+        images = source.batch(settings.batch_size, step_rng(settings.seed, step, rank)).to(device)
+        noise_gen = step_generator(settings.seed, step, rank)
+        x0 = images * 2 - 1
+        t = torch.randint(0, model.num_timesteps, (len(x0),), generator=noise_gen).to(device)
+        noise = torch.randn(x0.shape, generator=noise_gen).to(device)
+        loss = torch.nn.functional.mse_loss(net(model.noisy(x0, t, noise), t), noise)
+        if not torch.isfinite(loss.detach()):
+            bar.close()
+            raise LatentLensError(
+                f"training diverged at step {step + 1}: the loss became {float(loss)}; the last good checkpoint "
+                f"(step {checkpoint_step(out_dir)}) is kept in {out_dir} - lower --lr and continue with --resume"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        update_ema(ema, model, ema_decay_at(step, ema_decay))
+        timer.add(len(x0) * world)
+        bar.update(1)
+        done = step + 1
+        if done % settings.log_every == 0 or done == settings.steps:
+            value = float(loss.detach())
+            writer.log({"step": done, "loss": value, "lr": settings.lr_at(step), "images_per_s": round(timer.rate(), 1),
+                        "time_s": round(writer.elapsed_s + time.perf_counter() - began, 2)})  # fmt: skip
+            bar.set_postfix(loss=f"{value:.4f}")
+        if done % settings.checkpoint_every == 0 and done < settings.steps:
+            writer.checkpoint(done, modules, optimizers, ema)
+    bar.close()
+    writer.checkpoint(settings.steps, modules, optimizers, ema)
+    seconds = round(writer.elapsed_s + time.perf_counter() - began, 2)
+    writer.finish(settings.steps, ema, {"steps": settings.steps, "seconds": seconds})
+    return ema.eval()
