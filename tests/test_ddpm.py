@@ -11,6 +11,8 @@ from latentlens.models import build_model
 from latentlens.models.ddim import DDIM
 from latentlens.models.ddpm import DDPMConfig, noise_schedule
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread is fastest
+
 TINY = {"image_size": 16, "patch_size": 1, "base_channels": 8, "channel_mult": [1, 2], "num_timesteps": 100}
 
 
