@@ -195,3 +195,39 @@ def test_deformator_warm_start_begins_at_the_given_basis(kind):
 def test_voynov_rejects_an_unknown_init(blob_generator):
     with pytest.raises(LatentLensError, match="unknown init"):
         Voynov(init="pca", n_steps=2).fit(blob_generator)
+
+
+class HazeGenerator(torch.nn.Module):
+    """Coordinate 0 moves a blob (it varies over samples); coordinate 1 adds a grey haze that no unshifted
+    sample shows (its prior is exactly 0): a destructive direction a discriminator should steer away from."""
+
+    latent_dim = 2
+
+    def __init__(self):
+        super().__init__()
+        grid = torch.linspace(-1, 1, 32)
+        self.register_buffer("gx", grid.view(1, 1, 32))
+        self.register_buffer("gy", grid.view(1, 32, 1))
+
+    def sample_latents(self, n, generator=None):
+        z = torch.randn(n, 2, generator=generator)
+        z[:, 1] = 0
+        return z
+
+    def forward(self, z):
+        cx = (0.6 * torch.tanh(z[:, 0] / 2))[:, None, None]
+        blob = torch.exp(-((self.gx - cx) ** 2 + self.gy**2) / (2 * 0.15**2))
+        haze = 0.5 * torch.tanh(z[:, 1].abs() / 3)[:, None, None]
+        return (blob + haze).clamp(0, 1)[:, None]
+
+
+def test_the_discriminator_steers_directions_away_from_unrealistic_shifts(one_thread):
+    def haze_share(weight):
+        finder = Voynov(n_directions=1, deformator="proj", init="random", n_steps=200, batch_size=32, lr=1e-3,
+                        discriminator_weight=weight, n_eval=32, ordering="none", random_state=1)  # fmt: skip
+        finder.fit(HazeGenerator())
+        assert ("realism_loss" in finder.history_[-1]) == (weight > 0)
+        return float(finder.directions_.basis[0, 1].abs())
+
+    with_critic, without = haze_share(1.0), haze_share(0.0)
+    assert with_critic < 0.05 and without > 0.15

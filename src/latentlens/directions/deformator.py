@@ -20,6 +20,12 @@ orthogonality schemes (TPAMI 2023, research/other_seeds.md §6) to ``W``: NOG re
 nearest orthogonal matrix ``U V^T`` (``G = U S V^T``); OLR sets the step size to
 ``eta* = a b / (a c + 2 b^2)`` (``a = w^T w``, ``b = g^T w``, ``c = g^T g``) whenever ``0 < eta* < lr``.
 
+``discriminator_weight > 0`` adds the realism term of Zhang et al. (h-space directions of diffusion models,
+arXiv 2310.09912): a small CNN ``D`` learns to tell unshifted samples ``G(z)`` from shifted ones
+``G(z + A(eps e_k))`` (non-saturating GAN loss) and the deformator also minimises
+``discriminator_weight * softplus(-D(G(z + A(eps e_k))))``, which keeps shifted samples realistic instead of
+destructive.
+
 The reconstructor is LeNet-style (paper §3.3 for MNIST/Anime; code ``LeNetShiftPredictor``): three 5x5
 convolutions with BatchNorm and max-pooling on the two images stacked along channels, global mean pooling,
 and two heads (direction logits, shift).
@@ -158,6 +164,22 @@ class Reconstructor(nn.Module):
         return self.direction_head(h), self.shift_head(h).squeeze(1)
 
 
+class ShiftDiscriminator(nn.Module):
+    """A small CNN ``D(x) -> logit`` (real: unshifted samples), three 4x4 stride-2 convolutions, LeakyReLU."""
+
+    def __init__(self, in_channels: int, width: int = 16):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, width, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * width, 4 * width, 4, 2, 1), nn.LeakyReLU(0.2),
+        )  # fmt: skip
+        self.head = nn.Linear(4 * width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.net(x).mean(dim=(2, 3))).squeeze(1)
+
+
 def sample_shifts(n: int, k: int, shift_scale: float, min_shift: float, gen: torch.Generator):
     """Direction indices ``U{0..K-1}`` and shifts ``shift_scale * U[-1, 1]`` with ``|eps| >= min_shift``."""
     idx = torch.randint(0, k, (n,), generator=gen)
@@ -230,6 +252,7 @@ def train_shift_model(
     show_progress: bool = False,
     desc: str = "voynov",
     pair_forward: str = "split",
+    discriminator_weight: float = 0.0,
 ) -> list[dict]:
     """The Voynov & Babenko training loop (fast version); returns a short loss / accuracy history.
 
@@ -251,8 +274,16 @@ def train_shift_model(
     if train_deformator:
         groups.append({"params": list(deformator.parameters()), "lr": base_dlr})
     opt = torch.optim.Adam(groups)
+    if not discriminator_weight >= 0:
+        raise LatentLensError(f"discriminator_weight must be non-negative, got {discriminator_weight}")
+    critic = critic_opt = None
+    if discriminator_weight > 0 and train_deformator:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + 17)
+            critic = ShiftDiscriminator(infer_channels(generator)).to(device_of(generator))
+        critic_opt = torch.optim.Adam(critic.parameters(), lr=lr, betas=(0.5, 0.999))
     history: list[dict] = []
-    run_loss = run_acc = 0.0
+    run_loss = run_acc = run_real = 0.0
     log_every = max(1, n_steps // 50)
     module = getattr(generator, "module", None)
     device = device_of(generator)
@@ -271,6 +302,14 @@ def train_shift_model(
                 x1 = generator(z + deformator(idx, eps))
             logits, eps_hat = reconstructor(x0, x1)
             loss = voynov_loss(logits, eps_hat, idx, eps, shift_weight)
+            if critic is not None:
+                critic_loss = F.softplus(-critic(x0.detach())).mean() + F.softplus(critic(x1.detach())).mean()
+                critic_opt.zero_grad(set_to_none=True)
+                critic_loss.backward()
+                critic_opt.step()
+                realism = F.softplus(-critic(x1)).mean()
+                loss = loss + discriminator_weight * realism
+                run_real += float(realism.detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if train_deformator and orthogonality != "none":
@@ -284,9 +323,12 @@ def train_shift_model(
             run_acc += float((logits.argmax(1) == idx).float().mean())
             if (step + 1) % log_every == 0 or step + 1 == n_steps:
                 n = (step % log_every) + 1
-                history.append({"step": step + 1, "loss": run_loss / n, "accuracy": run_acc / n})
+                record = {"step": step + 1, "loss": run_loss / n, "accuracy": run_acc / n}
+                if critic is not None:
+                    record["realism_loss"] = run_real / n
+                history.append(record)
                 log.debug("%s step %d loss %.4f acc %.3f", desc, step + 1, run_loss / n, run_acc / n)
-                run_loss = run_acc = 0.0
+                run_loss = run_acc = run_real = 0.0
     return history
 
 
@@ -364,6 +406,7 @@ class Voynov(DirectionFinder):
     ordering: ``"effect"`` (default), ``"rca"`` or ``"none"`` (the method itself has no order).
     n_eval: fresh samples for the final per-direction reconstructor accuracy.
     pair_forward: ``"split"`` (default) or ``"batched"`` (see the module docstring).
+    discriminator_weight: weight of the realism term (0: off; see the module docstring).
     show_progress: tqdm progress bar.
     random_state: seed (initialisation and sampling).
 
@@ -394,6 +437,7 @@ class Voynov(DirectionFinder):
         ordering: str = "effect",
         n_eval: int = 1000,
         pair_forward: str = "split",
+        discriminator_weight: float = 0.0,
         show_progress: bool = False,
         random_state: int | None = None,
     ):
@@ -413,6 +457,7 @@ class Voynov(DirectionFinder):
         self.ordering = ordering
         self.n_eval = n_eval
         self.pair_forward = pair_forward
+        self.discriminator_weight = discriminator_weight
         self.show_progress = show_progress
         self.random_state = random_state
 
@@ -440,7 +485,7 @@ class Voynov(DirectionFinder):
         history = train_shift_model(
             generator, deformator, recon, int(self.n_steps), int(self.batch_size), self.shift_scale, self.min_shift,
             self.shift_weight, self.lr, self.deformator_lr, True, self.orthogonality, seed, self.show_progress,
-            pair_forward=self.pair_forward,
+            pair_forward=self.pair_forward, discriminator_weight=float(self.discriminator_weight),
         )  # fmt: skip
         evaluation = evaluate_reconstructor(
             generator, deformator, recon, int(self.n_eval), shift_scale=self.shift_scale, min_shift=self.min_shift,
