@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 
 from ..workflows.discover import discover
-from . import add_model_options, positive_int, run_folder, seed, seed_list
+from . import add_model_options, fraction, non_negative_float, positive_float, positive_int, run_folder, seed, seed_list
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,15 @@ def add_parser(subparsers) -> None:
                    help="base latents of a VAE: prior N(0, I), or encoder means of its training data "
                         "(auto: posterior when the data can be loaded)")  # fmt: skip
     p.add_argument("--no-baselines", action="store_true", help="with --compare, do not add random/coordinate")
+    h = p.add_argument_group("h-space of a diffusion model (methods pca, voynov, random)")
+    h.add_argument("--space", choices=("auto", "z", "h"), default="auto", help="auto: h for a DDPM run, z otherwise")
+    h.add_argument("--ddim-steps", type=positive_int, default=10, help="DDIM steps of every image (default 10)")
+    h.add_argument("--t-edit", type=fraction, default=0.2, help="shift h while t >= t_edit * T (default 0.2)")
+    h.add_argument("--edit-mode", choices=("asyrp", "symmetric"), default="asyrp")
+    h.add_argument("--strength", type=positive_float, default=6.0,
+                   help="traversals span [-s, s] standard deviations of h (default 6)")  # fmt: skip
+    h.add_argument("--discriminator", type=non_negative_float, default=0.0,
+                   help="voynov: weight of the realism discriminator (Zhang et al.; default 0 = off)")  # fmt: skip
     p.add_argument("--force", action="store_true", help="redo methods that metrics.json already holds")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -54,7 +63,9 @@ def _methods(args) -> list[str]:
     from ..directions import method_names
     from ..errors import LatentLensError
 
-    known = method_names()
+    from ..workflows.discover import H_METHODS
+
+    known = method_names() + [m for m in H_METHODS if m not in method_names()]
     if args.compare:
         methods = [m.strip() for m in args.compare.split(",") if m.strip()]
         if not args.no_baselines:
@@ -82,9 +93,11 @@ def run(args) -> int:
         raise LatentLensError("give --run RUN (or zoo:NAME) or --model package.module:factory")
     methods, seeds = _methods(args), args.seeds or [args.seed]
     run_dir = run_folder(args)
+    hspace = {"steps": args.ddim_steps, "t_edit": args.t_edit, "mode": args.edit_mode, "strength": args.strength}
+    finder_params = {"voynov": {"discriminator_weight": args.discriminator}} if args.discriminator else None
     discover(
         run_dir=run_dir, methods=methods, k=args.k, out=None if args.model else args.out, seeds=seeds,
         steps=args.steps, evaluation=args.eval, show_progress=not args.no_progress, latents=args.latents,
-        force=args.force, device=args.device,
+        force=args.force, device=args.device, space=args.space, hspace=hspace, finder_params=finder_params,
     )  # fmt: skip
     return 0

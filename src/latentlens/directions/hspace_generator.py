@@ -82,8 +82,13 @@ class HSpaceGenerator:
         """``n`` latents u of fresh noises (remembered, so that images of them and of shifts of them can be drawn)."""
         seeds = torch.randint(0, 2**62, (n,), generator=generator)
         u = ((self._h_first(self.noise(seeds)) - self.h_mean) / self.h_scale).cpu()
-        self._anchor_u = torch.cat([self._anchor_u, u])[-self.max_anchors :]
-        self._anchor_seed = torch.cat([self._anchor_seed, seeds])[-self.max_anchors :]
+        all_u, all_seeds = torch.cat([self._anchor_u, u]), torch.cat([self._anchor_seed, seeds])
+        unique, inverse = torch.unique(all_seeds, return_inverse=True)  # a seed drawn again is one anchor
+        last = torch.full((len(unique),), -1, dtype=torch.long).scatter_reduce(
+            0, inverse, torch.arange(len(all_seeds)), reduce="amax"
+        )
+        keep = last.sort().values[-self.max_anchors :]
+        self._anchor_u, self._anchor_seed = all_u[keep], all_seeds[keep]
         return u.clone()
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
@@ -148,7 +153,8 @@ class HSpaceGenerator:
                     raise LatentLensError(
                         "an h-space latent is not near any sampled latent (shift too large: "
                         f"{float(best.values[far][0, 0]):.1f} vs {float(best.values[far][0, 1]):.1f} to the next); "
-                        "use latents from sample_latents plus shifts of moderate size"
+                        f"use latents from sample_latents plus shifts of moderate size (sampled latents of this "
+                        f"{self.latent_dim}-d h-space lie about {(2 * self.latent_dim) ** 0.5:.0f} apart)"
                     )
         return index
 

@@ -67,7 +67,7 @@ def evaluate_directions(
 
 
 SUMMARY_KEYS = ("rca", "factors_controlled", "purity", "mean_purity", "mig", "dci", "readout_factors_controlled",
-                "readout_purity", "readout_mean_active_purity")
+                "readout_purity", "readout_mean_active_purity", "homogeneity", "homogeneity_gain", "linearity")
 
 
 def summarize(per_seed: list[dict], keys=SUMMARY_KEYS) -> dict:

@@ -17,6 +17,7 @@ from .anomaly import fit_category as anomaly_fit
 from .discover import discover
 from .evaluate import evaluate_run as evaluate
 from .explain import explain_run as explain
+from .hspace import edit
 
 
 def report(run_dir):
@@ -27,4 +28,4 @@ def report(run_dir):
     return build_report(resolve_run(run_dir))
 
 
-__all__ = ["anomaly_fit", "anomaly_test", "discover", "evaluate", "explain", "report"]
+__all__ = ["anomaly_fit", "anomaly_test", "discover", "edit", "evaluate", "explain", "report"]

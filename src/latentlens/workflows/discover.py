@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -12,19 +13,34 @@ log = logging.getLogger(__name__)
 N_ROWS = 4  # latents per traversal grid
 ALPHAS = [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]  # shifts, in units of the direction's scale (viz.grids)
 
+# h-space (a DDPM's bottleneck, in units of h's standard deviation): what each method name means there
+H_METHODS = {
+    "pca": ("ganspace", {"layer": "latent"}),  # PCA of sampled h
+    "voynov": ("voynov", {"deformator": "proj", "init": "random", "reconstructor_size": 32, "lr": 1e-3,
+                          "batch_size": 16, "n_steps": 200, "n_eval": 200}),  # Zhang et al.: K global directions
+    "random": ("random", {}),
+    "coordinate": ("coordinate", {}),  # single h units (channel x position) as directions
+}  # fmt: skip
+H_DEFAULTS = {"steps": 10, "t_edit": 0.2, "mode": "asyrp", "strength": 6.0}
+H_EVAL = {"rca": {"n_train": 1000, "n_eval": 400, "epochs": 4}}
+
 
 def discover(
     run_dir, methods: list[str], k: int | None = None, out=None, seeds=(0,), steps: int | None = None,
     evaluation: str = "fast", show_progress: bool = False, finder_params: dict | None = None,
     eval_params: dict | None = None, latents: str = "auto", force: bool = False, device="cpu",
-    adapter: dict | None = None, data: str | None = None,
+    adapter: dict | None = None, data: str | None = None, space: str = "auto", hspace: dict | None = None,
 ) -> dict:  # fmt: skip
     """Fit ``methods`` on the generator of ``run_dir`` for every seed, save artifacts and pictures, evaluate.
 
     ``run_dir`` is a run folder, ``zoo:NAME``, or a model object (a generator module, a VAE, or anything
     :func:`latentlens.directions.as_generator` accepts; ``adapter`` holds its options, e.g. ``latent_dim`` or
     ``output_range``; ``out`` is then required). ``data="dsprites"`` declares that a model draws dSprites,
-    which turns on factor alignment. Returns the ``metrics.json`` entries of these methods. A method
+    which turns on factor alignment. ``space="h"`` (the default for a DDPM run) works in the diffusion model's
+    h-space (:class:`~latentlens.directions.hspace_generator.HSpaceGenerator`; ``hspace`` sets its DDIM
+    ``steps``, ``t_edit``, ``mode`` and the traversal ``strength`` s, so pictures show shifts in [-s, s]):
+    methods ``pca`` (PCA of sampled h), ``voynov`` (Zhang et al.'s global directions trained through the chain)
+    and ``random``; edit homogeneity and linearity are measured too. Returns the ``metrics.json`` entries of these methods. A method
     already in ``metrics.json`` with the same setup (k, seeds, steps, evaluation, latents, parameters,
     model) is not redone unless ``force``.
     """
@@ -40,7 +56,20 @@ def discover(
     run_dir, config, model = open_model(run_dir, out, device, adapter)
     if data is not None:
         config["data"] = data
-    generator = _generator(model, config, latents)
+    space = _space(space, config, model)
+    hspace = {**H_DEFAULTS, **(hspace or {})} if space == "h" else None
+    if space == "h":
+        from ..directions.hspace_generator import HSpaceGenerator
+
+        unknown = [m for m in methods if m not in H_METHODS]
+        if unknown:
+            raise LatentLensError(f"method {unknown[0]!r} does not apply to h-space (use {', '.join(H_METHODS)})")
+        generator = HSpaceGenerator(model, steps=int(hspace["steps"]), t_edit=float(hspace["t_edit"]),
+                                    mode=hspace["mode"])  # fmt: skip
+        eval_params = {**H_EVAL, "alignment": {"amplitude": hspace["strength"] / 2},
+                       "consistency": {"amplitude": hspace["strength"] / 2}, **(eval_params or {})}  # fmt: skip
+    else:
+        generator = _generator(model, config, latents)
     if k is not None and k > generator.latent_dim:
         raise LatentLensError(f"--k {k} exceeds the latent dimension {generator.latent_dim} of {run_dir}")
     if config["kind"] == "module":  # a model object: ``out`` is its run folder, as for --model on the CLI
@@ -53,6 +82,8 @@ def discover(
     for method in methods:
         setup = {"k": k, "seeds": list(seeds), "steps": steps, "evaluation": evaluation, "latents": latents,
                  "params": dict(finder_params or {}).get(method, {}), "model_hash": model_hash(generator)}  # fmt: skip
+        if hspace is not None:
+            setup["hspace"] = hspace
         done = (read_json(metrics_path).get("methods", {}) if metrics_path.is_file() else {}).get(method)
         if not force and done and done.get("setup") == setup and (out / f"{method}.safetensors").is_file():
             log.info("discover: %s already done in %s (use --force to redo)", method, out)
@@ -61,14 +92,18 @@ def discover(
         per_seed = []
         for i, seed in enumerate(seeds):
             params = dict(finder_params or {}).get(method, {})
-            kwargs = {"n_directions": k, "random_state": seed, "show_progress": show_progress, **params}
+            name, defaults = H_METHODS[method] if hspace is not None else (method, {})
+            kwargs = {"n_directions": k, "random_state": seed, "show_progress": show_progress, **defaults, **params}
             if steps is not None:
                 kwargs["n_steps"] = steps
-            finder = build_finder(method, **kwargs)
+            finder = build_finder(name, **kwargs)
             started = time.perf_counter()
             finder.fit(generator)
             fit_seconds = time.perf_counter() - started
             dirs = finder.directions_
+            if hspace is not None:  # traversals and edits in [-s, s] standard deviations of h
+                dirs = replace(dirs, scales=torch.full((len(dirs),), hspace["strength"] / max(ALPHAS)), method=method,
+                               extra={**dirs.extra, "hspace": hspace, "finder": name})  # fmt: skip
             log.info("discover: %s seed %d: %d directions in %.1f s", method, seed, len(dirs), fit_seconds)
             record = {"seed": seed, "fit_seconds": round(fit_seconds, 3)}
             record.update(evaluator(dirs, seed))
@@ -77,7 +112,7 @@ def discover(
                 dirs.save(out / method)
                 _pictures(generator, dirs, z_show, out, method, record.get("alignment"))
         entry = {
-            "method": method, "n_directions": len(finder.directions_), "seeds": list(seeds),
+            "method": method, "n_directions": len(dirs), "seeds": list(seeds),
             "score_name": finder.directions_.score_name, "per_seed": per_seed,
             "summary": summarize(per_seed),
         }  # fmt: skip
@@ -91,10 +126,26 @@ def discover(
         previous = read_json(metrics_path) if metrics_path.is_file() else {}
         update_json(metrics_path, {"methods": {**previous.get("methods", {}), method: entry}, "run": str(run_dir),
                                    "model_hash": model_hash(generator), "latent_space": getattr(generator, "latent_space", "z"),
-                                   **evaluator.info()})  # fmt: skip
+                                   **({"hspace": hspace} if hspace is not None else {}), **evaluator.info()})  # fmt: skip
     if len(methods) > 1:
         update_json(metrics_path, {"compare": {"methods": methods, "seeds": list(seeds)}})
     return results
+
+
+def _space(space: str, config: dict, model) -> str:
+    """``z`` or ``h``: ``auto`` is ``h`` for a diffusion model (its latent is h-space) and ``z`` otherwise."""
+    from ..errors import LatentLensError
+
+    if space not in ("auto", "z", "h"):
+        raise LatentLensError(f"space must be 'auto', 'z' or 'h', got {space!r}")
+    is_diffusion = config.get("kind") == "ddpm" or hasattr(model, "alphas_cumprod")
+    if space == "auto":
+        return "h" if is_diffusion else "z"
+    if is_diffusion and space == "z":
+        raise LatentLensError("a diffusion model has no z to search: use --space h (its bottleneck)")
+    if space == "h" and not is_diffusion and config.get("kind") != "module":  # a user module may still be one
+        raise LatentLensError(f"--space h needs a diffusion model (a DDPM run), not a {config.get('kind')} run")
+    return space
 
 
 def _generator(model, config: dict, latents: str):
@@ -195,6 +246,12 @@ class _Evaluator:
             posthoc_kwargs=self.params.get("posthoc"), random_state=seed,
         )  # fmt: skip
         result.pop("rca_detail", None)
+        if "consistency" in self.params:
+            from ..metrics.edit_consistency import edit_consistency
+
+            consistency = edit_consistency(self.generator, dirs, random_state=seed, **self.params["consistency"])
+            result.update({k: consistency[k] for k in ("homogeneity", "homogeneity_random", "homogeneity_gain",
+                                                       "linearity")})  # fmt: skip
         return result
 
 

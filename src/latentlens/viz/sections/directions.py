@@ -62,8 +62,18 @@ def render(run_dir: Path) -> str | None:
     if metrics.get("latent_space"):
         parts.append(f"<p class='meta'>Latent space: {escape(str(metrics['latent_space']))}; model "
                      f"{escape(str(metrics.get('model_hash', '?')))}.</p>")  # fmt: skip
+    hspace = metrics.get("hspace")
+    if hspace:
+        parts.append(
+            "<p class='note'>h-space of a diffusion model (Asyrp): the shift is added to the U-Net's bottleneck "
+            f"while t ≥ {hspace.get('t_edit')}·T ({escape(str(hspace.get('mode')))} reverse process, "
+            f"{hspace.get('steps')} DDIM steps from the same x_T in every row); columns span ±{hspace.get('strength')} "
+            "standard deviations of h. <b>homogeneity</b>: mean cosine of one direction's image changes on different "
+            "samples, <b>gain</b> over random h-directions; <b>linearity</b>: change at 2ε over change at ε (2 = linear).</p>"
+        )  # fmt: skip
     if methods:
-        keys = [k for k in ("rca", "factors_controlled", "purity", "mig", "dci")
+        keys = [k for k in ("rca", "factors_controlled", "purity", "mig", "dci", "homogeneity", "homogeneity_gain",
+                            "linearity")
                 if any(k in methods[m].get("summary", {}) for m in names)]  # fmt: skip
         header = ["method", "K", "seeds"] + [k.replace("_", " ") for k in keys]
         rows = [[m, methods[m].get("n_directions", "-"), len(methods[m].get("seeds", [])) or "-"]

@@ -79,19 +79,28 @@ def _pairs(params: dict) -> str:
 CAPTIONS = {
     "vae": "Loss terms per logged step (rec: reconstruction NLL per image; kl: KL to the prior; "
     "tc: total-correlation estimate).",
+    "ddpm": "Noise-prediction loss ||eps - eps_theta(x_t, t)||^2 per logged step (Ho et al. 2020, Eq. 14), at "
+    "random timesteps, so it is noisy; the saved model is the moving average of the weights.",
+    "classifier": "Cross-entropy per logged step and held-out accuracy.",
     "gan": "Generator and discriminator losses per logged step (non-saturating GAN loss; d_loss includes the "
     "R1 penalty). Balanced values mean neither network has won; d_loss near 0 means the GAN collapsed.",
 }
 
 
+CURVE_KEYS = {"vae": ["rec", "kl", "tc", "disc_loss"], "gan": ["g_loss", "d_loss", "r1"], "ddpm": ["loss"],
+              "classifier": ["loss", "val_accuracy"]}  # fmt: skip
+
+
 def _curve(records: list[dict], kind: str, run_dir: Path) -> str:
     plt = pyplot()
-    steps = [r["step"] for r in records]
-    keys = ["rec", "kl", "tc", "disc_loss"] if kind == "vae" else ["g_loss", "d_loss", "r1"]
-    keys = [k for k in keys if k in records[-1]]
+    keys = CURVE_KEYS.get(kind, ["loss"])
+    keys = [k for k in keys if any(k in r for r in records)]
+    if not keys:
+        return ""
     fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.6), squeeze=False)
     for ax, key in zip(axes[0], keys):
-        ax.plot(steps, [r.get(key, float("nan")) for r in records], color="#2a6fb0")
+        points = [(r["step"], r[key]) for r in records if key in r]
+        ax.plot([p[0] for p in points], [p[1] for p in points], color="#2a6fb0")
         ax.set_title(key)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
@@ -99,5 +108,5 @@ def _curve(records: list[dict], kind: str, run_dir: Path) -> str:
     return (
         "<figure>"
         + figure(fig, "training curves", save_to=run_dir / "figures" / "training_curves.png")
-        + f"<figcaption>{CAPTIONS[kind]}</figcaption></figure>"
+        + f"<figcaption>{CAPTIONS.get(kind, 'Loss per logged step.')}</figcaption></figure>"
     )

@@ -1,0 +1,41 @@
+"""Homogeneity and linearity of edits."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from latentlens.directions import as_generator
+from latentlens.metrics.edit_consistency import edit_consistency
+
+
+class PartlyLinear(nn.Module):
+    """Image = z_0 * P + sum_j relu(z_j) * Q_j: the first coordinate edits every sample alike and linearly; the
+    others act only where z_j > 0, so their edits depend on the sample."""
+
+    latent_dim = 6
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.register_buffer("p", torch.randn(64, generator=g))
+        self.register_buffer("q", torch.randn(5, 64, generator=g))
+
+    def sample_latents(self, n, generator=None):
+        return torch.randn(n, 6, generator=generator)
+
+    def forward(self, z):
+        img = z[:, :1] * self.p + torch.relu(z[:, 1:]) @ self.q
+        return img.view(len(z), 1, 8, 8)
+
+
+def test_a_linear_edit_is_fully_homogeneous_and_doubles():
+    out = edit_consistency(as_generator(PartlyLinear(), output_range="unit"), torch.eye(6)[:1], amplitude=1.0, n_samples=12)
+    assert abs(out["homogeneity"] - 1) < 1e-5 and abs(out["linearity"] - 2) < 1e-5
+    assert out["homogeneity_random"] < 0.9 and out["homogeneity_gain"] > 0.1
+
+
+def test_a_sample_dependent_edit_is_less_homogeneous():
+    out = edit_consistency(as_generator(PartlyLinear(), output_range="unit"), torch.eye(6)[1:3], amplitude=1.0, n_samples=16)
+    assert out["homogeneity"] < 0.8
+    assert len(out["homogeneity_per_direction"]) == 2 and len(out["linearity_per_direction"]) == 2
