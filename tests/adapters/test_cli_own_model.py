@@ -75,3 +75,22 @@ def test_explain_and_report_a_user_vae_from_the_cli(tmp_path, cli):
     report = cli("report", "--run", out, cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     assert "Attention" in (out / "report.html").read_text() or "attention" in (out / "report.html").read_text()
+
+
+def test_h_space_of_a_users_ddpm_like_module_from_the_cli(user_project, cli):
+    out = user_project / "ddpm"
+    done = cli("discover", "--model", "user_models:UserUNet", "--role", "diffusion", "--model-image-size", "16",
+               "--schedule", "linear", "--num-timesteps", "1000", "--out", out, "--method", "pca", "--k", "2",
+               "--ddim-steps", "2", "--eval", "none", "--no-progress", cwd=user_project)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    config = read_json(out / "config.json")
+    assert config["model"]["role"] == "diffusion" and config["model"]["adapter"]["schedule"] == "linear"
+    meta = read_json(out / "directions" / "pca.json")
+    assert meta["latent_space"] == "h" and meta["n_directions"] == 2 and meta["latent_dim"] == 8 * 8 * 8
+    edited = cli("edit", "--run", out, "--directions", out / "directions" / "pca.safetensors", "--n", "2", "--k", "0",
+                 "--no-progress", cwd=user_project)  # fmt: skip
+    assert edited.returncode == 0, edited.stderr
+    assert (out / "edits" / "direction_00.png").is_file()
+    wrong = cli("discover", "--model", "user_models:UserUNet", "--schedule", "cosine", "--out", user_project / "x",
+                "--method", "pca", cwd=user_project)  # fmt: skip
+    assert wrong.returncode == 2 and "--role diffusion" in wrong.stderr

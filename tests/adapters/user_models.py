@@ -89,3 +89,23 @@ def seeded(module: nn.Module, seed: int = 0) -> nn.Module:
     for p in module.parameters():
         nn.init.normal_(p, std=0.3)
     return module.eval()
+
+
+class UserUNet(nn.Module):
+    """A DDPM-like noise predictor of the diffusers kind: ``forward(x, t)`` returns an object with ``.sample``,
+    the bottleneck is ``mid_block``; 16x16 grey images."""
+
+    class Output:
+        def __init__(self, sample):
+            self.sample = sample
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.down = nn.Conv2d(1, 8, 3, stride=2, padding=1)
+        self.mid_block = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.SiLU())
+        self.up = nn.ConvTranspose2d(8, 1, 4, stride=2, padding=1)
+
+    def forward(self, x, t):
+        h = self.down(x) + (t.float() / 1000)[:, None, None, None]
+        return UserUNet.Output(self.up(self.mid_block(h)))

@@ -88,8 +88,14 @@ def add_model_options(p, required: bool = True, data: bool = False) -> None:
     p.add_argument("--latent-dim", type=positive_int, default=None, help="with --model: size of the latent")
     p.add_argument("--output-range", choices=["auto", "unit", "tanh", "logits"], default=None,
                    help="with --model: the range of its images (default: detected)")  # fmt: skip
-    p.add_argument("--role", choices=["generator", "vae", "classifier"], default=None,
+    p.add_argument("--role", choices=["generator", "vae", "classifier", "diffusion"], default=None,
                    help="with --model: what the model is (default: detected)")  # fmt: skip
+    p.add_argument("--schedule", dest="model_schedule", choices=["linear", "cosine"], default=None,
+                   help="with --model --role diffusion: the noise schedule it was trained with (default linear)")  # fmt: skip
+    p.add_argument("--num-timesteps", dest="model_timesteps", type=positive_int, default=None,
+                   help="with --model --role diffusion: its number of diffusion steps T (default 1000)")  # fmt: skip
+    p.add_argument("--h-layer", dest="model_h_layer", default=None,
+                   help="with --model --role diffusion: the middle block's name (default: mid_block, middle, ...)")  # fmt: skip
     p.add_argument("--model-image-size", dest="model_image_size", type=positive_int, default=None,
                    help="with --model: the image size it reads (default 64)")  # fmt: skip
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
@@ -105,7 +111,8 @@ def run_folder(args, out_attr: str = "out"):
     from ..errors import LatentLensError
 
     if getattr(args, "model", None) is None:
-        for flag in ("weights", "latent_dim", "output_range", "role", "model_image_size"):
+        for flag in ("weights", "latent_dim", "output_range", "role", "model_image_size", "model_schedule",
+                     "model_timesteps", "model_h_layer"):
             if getattr(args, flag, None) is not None:
                 raise LatentLensError(f"--{flag.replace('_', '-')} applies with --model")
         return args.run
@@ -121,6 +128,11 @@ def run_folder(args, out_attr: str = "out"):
     ensure_writable_dir(out)
     adapter = {"latent_dim": args.latent_dim, "output_range": args.output_range,
                "image_size": args.model_image_size}  # fmt: skip
+    if role == "diffusion":
+        adapter.update({"schedule": args.model_schedule or "linear", "num_timesteps": args.model_timesteps or 1000,
+                        "h_layer": args.model_h_layer})  # fmt: skip
+    elif any(getattr(args, f, None) is not None for f in ("model_schedule", "model_timesteps", "model_h_layer")):
+        raise LatentLensError("--schedule, --num-timesteps and --h-layer apply with --role diffusion")
     write_external_run(out, args.model, args.weights, role, adapter, getattr(args, "data", None))
     return out
 

@@ -75,7 +75,7 @@ def write_external_run(run_dir, spec: str, weights=None, role: str = "generator"
     return write_run_config(run_dir, config)
 
 
-EXTERNAL_ROLES = ("generator", "vae", "classifier")
+EXTERNAL_ROLES = ("generator", "vae", "classifier", "diffusion")
 
 
 def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> torch.nn.Module:

@@ -51,7 +51,7 @@ def discover(
     from ..io import ensure_writable_dir, read_json, update_json
     from ..metrics.directions import summarize
     from ..directions.generators import model_hash
-    from ._runs import open_model
+    from ._runs import diffusion_options, open_model
 
     run_dir, config, model = open_model(run_dir, out, device, adapter)
     if data is not None:
@@ -65,7 +65,7 @@ def discover(
         if unknown:
             raise LatentLensError(f"method {unknown[0]!r} does not apply to h-space (use {', '.join(H_METHODS)})")
         generator = HSpaceGenerator(model, steps=int(hspace["steps"]), t_edit=float(hspace["t_edit"]),
-                                    mode=hspace["mode"])  # fmt: skip
+                                    mode=hspace["mode"], **diffusion_options(config, model))  # fmt: skip
         eval_params = {**H_EVAL, "alignment": {"amplitude": hspace["strength"] / 2},
                        "consistency": {"amplitude": hspace["strength"] / 2}, **(eval_params or {})}  # fmt: skip
     else:
@@ -138,12 +138,14 @@ def _space(space: str, config: dict, model) -> str:
 
     if space not in ("auto", "z", "h"):
         raise LatentLensError(f"space must be 'auto', 'z' or 'h', got {space!r}")
-    is_diffusion = config.get("kind") == "ddpm" or hasattr(model, "alphas_cumprod")
+    from ._runs import is_diffusion
+
+    diffusion = is_diffusion(config, model)
     if space == "auto":
-        return "h" if is_diffusion else "z"
-    if is_diffusion and space == "z":
+        return "h" if diffusion else "z"
+    if diffusion and space == "z":
         raise LatentLensError("a diffusion model has no z to search: use --space h (its bottleneck)")
-    if space == "h" and not is_diffusion and config.get("kind") != "module":  # a user module may still be one
+    if space == "h" and not diffusion and config.get("kind") != "module":  # a user module may still be one
         raise LatentLensError(f"--space h needs a diffusion model (a DDPM run), not a {config.get('kind')} run")
     return space
 

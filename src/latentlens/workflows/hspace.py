@@ -33,15 +33,16 @@ def edit(run_dir, directions, ks=None, strength: float = 4.0, images: str = "sam
     from ..io import ensure_writable_dir, write_json
     from ..viz.grids import image_grid
     from ..viz.html import save_png
-    from ._runs import open_model
+    from ._runs import diffusion_options, open_model
 
     run_dir, config, model = open_model(run_dir, out, device, None)
+    options = diffusion_options(config, model)
     dirs = directions if isinstance(directions, Directions) else Directions.load(directions)
     found = dict(dirs.extra.get("hspace", {}))
     steps = int(steps or found.get("steps", 20))
     t_edit = float(found.get("t_edit", 0.2) if t_edit is None else t_edit)
     mode = mode or found.get("mode", "asyrp")
-    generator = HSpaceGenerator(model, steps=steps, t_edit=t_edit, mode=mode)
+    generator = HSpaceGenerator(model, steps=steps, t_edit=t_edit, mode=mode, **options)
     if dirs.latent_dim != generator.latent_dim:
         raise LatentLensError(f"the directions live in a {dirs.latent_dim}-d space, this model's h-space has "
                               f"{generator.latent_dim} values (find them with discover --space h on this run)")  # fmt: skip
@@ -61,7 +62,7 @@ def edit(run_dir, directions, ks=None, strength: float = 4.0, images: str = "sam
             raise LatentLensError(f"no images in {images}")
         from ..directions.hspace import invert_images
 
-        x_T = invert_images(model, real, steps=steps).float().cpu()
+        x_T = invert_images(generator.diffusion, real, steps=steps).float().cpu()
         source = str(images)
     out = ensure_writable_dir(Path(out) if out is not None else Path(run_dir) / "edits")
     written = []
