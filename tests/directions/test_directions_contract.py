@@ -11,7 +11,7 @@ from latentlens.registry import get
 
 # keep learned methods tiny in the contract test
 FAST = {"voynov": {"n_steps": 4, "batch_size": 8, "n_eval": 32}, "ganspace": {"n_samples": 400},
-        "sfvq": {"bits": 3, "n_samples": 400, "epochs_per_bitrate": 1}}
+        "sfvq": {"bits": 3, "n_samples": 400, "epochs_per_bitrate": 1}, "latentclr": {"n_steps": 4, "batch_size": 8}}
 K = 3
 
 
@@ -25,10 +25,15 @@ def fitted(request):
 
     gen = TinyGenerator()
     out = {}
-    for name in method_names():
-        finder = build_finder(name, n_directions=K, random_state=0, **FAST.get(name, {}))
-        assert finder.fit(gen) is finder
-        out[name] = (finder, gen)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the tests that refit (module fixtures run before the autouse one-thread one)
+    try:
+        for name in method_names():
+            finder = build_finder(name, n_directions=K, random_state=0, **FAST.get(name, {}))
+            assert finder.fit(gen) is finder
+            out[name] = (finder, gen)
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 

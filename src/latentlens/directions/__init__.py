@@ -8,12 +8,14 @@ Every finder is a scikit-learn-style estimator registered under kind ``"directio
 
 Methods: ``random`` and ``coordinate`` (baselines), ``ganspace`` (Härkönen et al. 2020), ``sefa`` (Shen & Zhou
 2021), ``voynov`` (Voynov & Babenko 2020; NOG/OLR orthogonality of Song et al. 2023), ``sfvq`` (lines of a
-space-filling curve through the latents, Vali & Bäckström 2025).
+space-filling curve through the latents, Vali & Bäckström 2025), ``latentclr`` (contrastive conditional
+directions, Yüksel et al. 2021, as DiffEx uses them).
 """
 
 from ..registry import names as _names
 from .base import DirectionFinder, Directions, build_finder
 from .baselines import CoordinateDirections, RandomDirections
+from .contrastive import LatentCLR
 from .deformator import LinearDeformator, Reconstructor, Voynov
 from .ganspace import GANSpace
 from .generators import GANGenerator, ModuleGenerator, VAEDecoderGenerator, as_generator
@@ -28,7 +30,7 @@ def method_names() -> list[str]:
 
 
 __all__ = [
-    "CoordinateDirections", "DirectionFinder", "Directions", "GANGenerator", "GANSpace", "LinearDeformator",
+    "CoordinateDirections", "DirectionFinder", "LatentCLR", "Directions", "GANGenerator", "GANSpace", "LinearDeformator",
     "ModuleGenerator", "RandomDirections", "Reconstructor", "SFVQDirections", "SeFa", "SpaceFillingVQ",
     "VAEDecoderGenerator", "Voynov", "as_generator",
     "build_finder", "image_effect", "method_names",
