@@ -23,3 +23,27 @@ def test_attributes_on_cells(tmp_path):
     assert "What changes the classifier" in (tmp_path / "vae" / "report.html").read_text()
     assert main(["attributes", "--classifier", str(tmp_path / "clf"), "--generator", str(tmp_path / "vae"), "--data",
                  str(data), "--target", "nope", "--out", str(out)]) == 2  # fmt: skip
+
+
+def test_attributes_of_a_classifier_aware_diffusion_autoencoder(tmp_path, one_thread):
+    from latentlens.data.cells import generate_cells
+
+    data = generate_cells(tmp_path / "cells", n_per_condition=24, strength=2.0, size=32, seed=0)
+    common = ["--data", str(data), "--image-size", "32", "--batch-size", "8", "--no-progress"]
+    assert main(["train", "classifier", *common, "--steps", "40", "--out", str(tmp_path / "clf")]) == 0
+    assert main(["train", "diffae", *common, "--steps", "6", "--width", "16", "--patch-size", "2",
+                 "--classifier", str(tmp_path / "clf"), "--out", str(tmp_path / "dae")]) == 0  # fmt: skip
+    summary = read_json(tmp_path / "dae" / "train_summary.json")
+    assert 0 <= summary["class_agreement"] <= 1
+    config = read_json(tmp_path / "dae" / "config.json")
+    assert config["model"]["n_classes"] == 2 and config["objective"]["name"] == "diffae"
+    out = tmp_path / "dae" / "attributes"
+    assert main(["attributes", "--classifier", str(tmp_path / "clf"), "--generator", str(tmp_path / "dae"), "--data",
+                 str(data), "--target", "treated", "--source", "latentclr", "--attributes", "2", "--n", "6",
+                 "--render-steps", "2", "--out", str(out)]) == 0  # fmt: skip
+    r = read_json(out / "attributes.json")
+    assert r["source"] == "latentclr" and len(r["attribute_labels"]) == 10 and (out / "latentclr.safetensors").is_file()
+    assert len(r["sufficiency"]) == len(r["stylex"]) and (out / "attribute_0.png").is_file()
+    assert main(["train", "diffae", *common, "--steps", "2", "--width", "16", "--patch-size", "2", "--classifier",
+                 str(tmp_path / "clf"), "--no-classifier-component", "--out", str(tmp_path / "ablation")]) == 0  # fmt: skip
+    assert read_json(tmp_path / "ablation" / "config.json")["model"]["n_classes"] == 0

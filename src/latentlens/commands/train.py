@@ -14,7 +14,7 @@ OBJECTIVE_FLAGS = ("beta", "gamma", "ad_lambda", "ad_layer", "ad_pair")
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a VAE, GAN, DDPM or classifier into a run folder")
-    p.add_argument("model", choices=["vae", "gan", "ddpm", "classifier", "factor-predictor"])
+    p.add_argument("model", choices=["vae", "gan", "ddpm", "diffae", "classifier", "factor-predictor"])
     p.add_argument("--data", default=None, help="'dsprites' or a folder of images (png/jpg, grey or RGB)")
     p.add_argument("--out", required=True, help="run folder to write")
     p.add_argument("--steps", type=positive_int, default=None, help="default 2000 (factor predictor: 8000)")
@@ -45,6 +45,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ad-lambda", type=non_negative_float, default=None, help="AD-FactorVAE attention-disentanglement weight")
     p.add_argument("--ad-layer", default=None, help="AD-FactorVAE encoder layer name")
     p.add_argument("--ad-pair", default=None, choices=["top", "random"])
+    p.add_argument("--classifier", default=None,
+                   help="diffae: the classifier run to explain (its probabilities join z_sem; KL term in the loss)")  # fmt: skip
+    p.add_argument("--cls-weight", type=non_negative_float, default=0.3, help="diffae: weight w of the classifier KL term")
+    p.add_argument("--no-classifier-component", action="store_true",
+                   help="diffae: the classifier only measures class agreement (DiffEx's ablation)")  # fmt: skip
     p.add_argument("--checkpoint-every", type=positive_int, default=250)
     p.add_argument("--eval-every", type=non_negative_int, default=0,
                    help="VAE on dsprites: log the FactorVAE score and MIG (fast preset, seed 0) every N steps")  # fmt: skip
@@ -80,6 +85,10 @@ def run(args) -> int:
         return _train_factor_predictor(args)
     if args.model == "classifier":
         return _train_classifier(args)
+    if args.model == "diffae":
+        return _train_diffae(args)
+    if args.classifier is not None or args.no_classifier_component:
+        raise LatentLensError("--classifier and --no-classifier-component apply to train diffae")
     if args.data is None:
         raise LatentLensError("--data is required: 'dsprites' or a folder of images")
     if args.model != "ddpm" and (args.schedule is not None or args.patch_size is not None):
@@ -162,6 +171,38 @@ def _train_ddpm(args) -> int:
     ensure_writable_dir(args.out)
     train_ddpm(source, args.out, settings, config, args.resume)
     log.info("trained a DDPM for %d steps: %s", settings.steps, args.out)
+    return 0
+
+
+def _train_diffae(args) -> int:
+    from ..data.folders import load_image_folder
+    from ..errors import LatentLensError
+    from ..io import ensure_writable_dir
+    from ..train.diffae import train_diffae
+    from ..train.loop import TrainSettings
+
+    if args.data in (None, "dsprites"):
+        raise LatentLensError("train diffae needs --data FOLDER (the images the classifier reads)")
+    if any(getattr(args, f) is not None for f in OBJECTIVE_FLAGS + ("r1_gamma", "schedule")) or args.eval_every:
+        raise LatentLensError("--beta/--gamma/--ad-*/--r1-gamma/--schedule/--eval-every do not apply to train diffae")
+    classifier = None
+    if args.classifier is not None:
+        from ..train.checkpoint import load_model
+        from ..zoo import resolve_run
+
+        classifier = load_model(resolve_run(args.classifier))
+    settings = TrainSettings(
+        steps=args.steps or 2000, batch_size=args.batch_size or 32, seed=args.seed, checkpoint_every=args.checkpoint_every,
+        lr=args.lr or 2e-4, progress=not args.no_progress, lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps,
+        device=args.device,
+    ).validate()  # fmt: skip
+    images = load_image_folder(args.data, args.image_size, args.channels)
+    ensure_writable_dir(args.out)
+    config = {"base_channels": args.width, "patch_size": args.patch_size or 4}
+    train_diffae(images, args.out, settings, classifier, config, cls_weight=args.cls_weight, resume=args.resume,
+                 data_name=str(args.data), classifier_run=args.classifier,
+                 classifier_component=not args.no_classifier_component)  # fmt: skip
+    log.info("trained a diffusion autoencoder for %d steps: %s", settings.steps, args.out)
     return 0
 
 

@@ -90,30 +90,34 @@ def diffex_attfind(prob_effects: np.ndarray, n_attributes: int = 10, threshold: 
 
 @torch.inference_mode()
 def attribute_effects(decode, classify, latents: torch.Tensor, directions: torch.Tensor, strength,
-                      batch_size: int = 256, softmax: bool = False) -> np.ndarray:  # fmt: skip
+                      batch_size: int = 256, softmax: bool | str = False):  # fmt: skip
     """``(images, 2, attributes, classes)`` changes of ``classify(decode(z))`` when each latent is edited by
     ``-strength`` (sign 0) and ``+strength`` (sign 1) along each unit direction (``strength`` a number or one per
-    direction). Logits by default, probabilities with ``softmax``."""
+    direction). Logits by default, probabilities with ``softmax=True``, both (a pair, one pass of the decoder)
+    with ``softmax="both"``."""
     z = torch.as_tensor(latents, dtype=torch.float32)
     d = torch.as_tensor(directions, dtype=torch.float32)
     s = torch.as_tensor(strength, dtype=torch.float32).reshape(-1)
     s = s.expand(len(d)) if len(s) == 1 else s
     k = len(d)
 
-    def out(images):
-        y = classify(images).float()
-        return y.softmax(1) if softmax else y
+    def logits_of(latent):
+        return torch.cat([classify(decode(latent[j : j + batch_size])).float().cpu()
+                          for j in range(0, len(latent), batch_size)])  # fmt: skip
 
-    base = torch.cat([out(decode(z[i : i + batch_size])) for i in range(0, len(z), batch_size)]).cpu()
+    base = logits_of(z)
     shifts = torch.stack([-s[:, None] * d, s[:, None] * d])  # (2, K, D)
-    result = torch.empty(len(z), 2, k, base.shape[1])
+    edited_logits = torch.empty(len(z), 2, k, base.shape[1])
     per = max(1, batch_size // (2 * k))
     for i in range(0, len(z), per):
         zb = z[i : i + per]
         edited = (zb[:, None, None, :] + shifts[None]).reshape(-1, z.shape[1])
-        y = torch.cat([out(decode(edited[j : j + batch_size])) for j in range(0, len(edited), batch_size)]).cpu()
-        result[i : i + len(zb)] = y.reshape(len(zb), 2, k, -1) - base[i : i + len(zb), None, None, :]
-    return result.numpy()
+        edited_logits[i : i + len(zb)] = logits_of(edited).reshape(len(zb), 2, k, -1)
+    logit_change = (edited_logits - base[:, None, None, :]).numpy()
+    prob_change = (edited_logits.softmax(-1) - base.softmax(-1)[:, None, None, :]).numpy()
+    if softmax == "both":
+        return logit_change, prob_change
+    return prob_change if softmax else logit_change
 
 
 @torch.inference_mode()

@@ -7,6 +7,8 @@ from . import gan, vae, vae_objectives  # noqa: F401  (registers models and obje
 from . import ad_factorvae  # noqa: F401  (registers the "ad-factorvae" objective)
 from . import ddpm  # noqa: F401  (registers the "ddpm" model)
 from .ddpm import DDPM, DDPMConfig
+from . import diffae  # noqa: F401  (registers the "diffae" model)
+from .diffae import DiffAE, DiffAEConfig
 from .gan import DCGAN, GANConfig
 from .vae import ConvVAE, VAEConfig
 
@@ -14,7 +16,7 @@ from ..metrics.factor_predictor import FactorPredictorConfig
 from .classifier import ClassifierConfig, SmallCNN
 
 _CONFIGS = {"vae": VAEConfig, "gan": GANConfig, "factor-predictor": FactorPredictorConfig, "classifier": ClassifierConfig,
-            "ddpm": DDPMConfig}
+            "ddpm": DDPMConfig, "diffae": DiffAEConfig}
 
 
 def build_model(kind: str, config: dict | None = None):

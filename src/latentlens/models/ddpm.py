@@ -41,6 +41,7 @@ class DDPMConfig:
     num_timesteps: int = 1000
     schedule: str = "linear"
     groups: int = 8
+    cond_dim: int = 0  # > 0: a conditioning vector (e.g. a diffusion autoencoder's z_sem) joins the time embedding
 
     def validate(self) -> "DDPMConfig":
         if self.in_channels not in (1, 3):
@@ -147,6 +148,7 @@ class UNet(nn.Module):
         self.emb_dim = 4 * config.base_channels
         self.time_mlp = nn.Sequential(nn.Linear(config.base_channels, self.emb_dim), nn.SiLU(),
                                       nn.Linear(self.emb_dim, self.emb_dim))  # fmt: skip
+        self.cond_proj = nn.Linear(config.cond_dim, self.emb_dim) if config.cond_dim > 0 else None
         self.stem = nn.Conv2d(c * p * p, widths[0], 3, padding=1)
         self.down = nn.ModuleList()
         skip_widths, width = [widths[0]], widths[0]
@@ -171,8 +173,12 @@ class UNet(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         emb = self.time_mlp(timestep_embedding(t, self.stem.out_channels).to(self.stem.weight.dtype))
+        if self.cond_proj is not None:
+            if cond is None:
+                raise LatentLensError("this U-Net is conditional: pass cond (N, cond_dim)")
+            emb = emb + self.cond_proj(cond)
         if self.patch_size > 1:
             x = F.pixel_unshuffle(x, self.patch_size)
         h = self.stem(x)
@@ -221,10 +227,10 @@ class DDPM(nn.Module):
         d["channel_mult"] = list(d["channel_mult"])
         return d
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor | int, cond: torch.Tensor | None = None) -> torch.Tensor:
         if not torch.is_tensor(t) or t.dim() == 0:
             t = torch.full((len(x),), int(t), device=x.device, dtype=torch.long)
-        return self.unet(x, t)
+        return self.unet(x, t, cond)
 
     def noisy(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """``x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps`` (Ho et al., Eq. 4), ``x0`` in model space."""

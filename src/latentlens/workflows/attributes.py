@@ -1,9 +1,12 @@
 """``latentlens attributes``: which attributes of a generator move a classifier's decision, shown as pictures.
 
 Inputs: a classifier (a ``train classifier`` run, or any module through ``--model``-style external runs), a
-VAE trained on the same kind of images, labelled images (a folder per class, as the classifier was trained
-on), a target class. The attribute source is the VAE's latent coordinates (``coordinates``) or the
-directions of a Directions artifact in the VAE's run folder (``directions:NAME``, e.g. SeFa's).
+VAE or a classifier-aware diffusion autoencoder (``train diffae``, DiffEx's attribute source) trained on the
+same kind of images, labelled images (a folder per class, as the classifier was trained on), a target class.
+The attribute source is the latent coordinates (``coordinates``: a VAE's z or the autoencoder's z_sem), the
+directions of a Directions artifact in the generator's run folder (``directions:NAME``, e.g. SeFa's), or
+LatentCLR directions fitted on the encoded images' latents (``latentclr``, as DiffEx does in z_sem). The
+autoencoder's images are re-drawn from their own stochastic encoding x_T with the edited z_sem.
 
 Images of the other classes are encoded; every attribute is applied with both signs (``strength`` latent
 standard deviations); the classifier's logit changes go through StylEx's AttFind and its probability
@@ -46,7 +49,7 @@ def _factor_table(folder: Path, paths) -> dict | None:
 
 def attributes_run(classifier_run, vae_run, data, target: str, out, source: str = "coordinates",
                    strength: float = 1.5, n_attributes: int = 5, n_images: int = 200, seed: int = 0,
-                   device="cpu") -> dict:  # fmt: skip
+                   device="cpu", render_steps: int = 10, clr_steps: int = 500) -> dict:  # fmt: skip
     """Rank the attributes of ``vae_run`` by how they move ``classifier_run`` towards ``target`` (module docstring)."""
     from ..adapters import as_classifier, as_vae
     from ..data.labels import labelled_images
@@ -64,49 +67,59 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     if target not in clf.classes:
         raise LatentLensError(f"target {target!r} is not one of the classifier's classes {clf.classes}")
     t = clf.classes.index(target)
-    vae = as_vae(vae_model, output_range="unit")
     size = getattr(getattr(clf_model, "config", None), "image_size", 64)
     channels = getattr(getattr(clf_model, "config", None), "in_channels", None)
     images = labelled_images(data, None, size, channels, max_classes=1000)
     x = images.images.float().div(255)
+    device_ = next(iter(vae_model.parameters())).device
     with torch.inference_mode():
-        device_ = next(iter(vae.parameters())).device
-        z_all = torch.cat([vae.encode(x[i : i + 256].to(device_))[0].cpu() for i in range(0, len(x), 256)])
         pred = torch.cat([clf(x[i : i + 256].to(device_)).argmax(1).cpu() for i in range(0, len(x), 256)])
     others = np.flatnonzero(pred.numpy() != t)
     if len(others) == 0:
         raise LatentLensError(f"every image is already classified as {target!r}: nothing to explain")
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.permutation(others)[:n_images])
-    z = z_all[chosen]
+    if getattr(vae_model, "config", None) is not None and type(vae_model).__name__ == "DiffAE":
+        latents = _DiffAELatents(vae_model, clf, x, chosen, render_steps)
+    else:
+        latents = _VAELatents(as_vae(vae_model, output_range="unit"), x, chosen)
+    z_all, z, decode = latents.z_all, latents.z, latents.decode
     if source == "coordinates":
-        dirs = torch.eye(z.shape[1])
-        labels = [f"z{i}" for i in range(z.shape[1])]
+        dirs = torch.eye(z_all.shape[1])
+        labels = [f"z{i}" for i in range(z_all.shape[1])]
     elif source.startswith("directions:"):
         d = Directions.load(Path(vae_dir) / "directions" / source.split(":", 1)[1])
+        if d.latent_dim != z_all.shape[1]:
+            raise LatentLensError(f"the directions live in a {d.latent_dim}-d space, the latents have {z_all.shape[1]}")
         dirs, labels = d.basis, [d.label(i) for i in range(len(d))]
-    else:
-        raise LatentLensError(f"source must be 'coordinates' or 'directions:NAME', got {source!r}")
-    scale = float(z_all.std(0).mean())  # one strength unit = the typical spread of a latent coordinate
+    elif source == "latentclr":
+        from ..directions.contrastive import LatentCLR
 
-    def decode(latent):
-        return vae.decode(latent.to(device_))
+        k = min(10, z_all.shape[1])
+        finder = LatentCLR(n_directions=k, n_steps=clr_steps, batch_size=64, random_state=seed).fit(_LatentBank(z_all))
+        dirs, labels = finder.directions_.basis, [f"clr{i}" for i in range(k)]
+        finder.directions_.save(ensure_writable_dir(out) / "latentclr")
+    else:
+        raise LatentLensError(f"source must be 'coordinates', 'directions:NAME' or 'latentclr', got {source!r}")
+    scale = float(z_all.std(0).mean())  # one strength unit = the typical spread of a latent coordinate
+    dirs = latents.pad(dirs)
 
     def classify(img):
         return clf(img)
 
-    logits = attribute_effects(decode, classify, z, dirs, strength * scale)
-    probs = attribute_effects(decode, classify, z, dirs, strength * scale, softmax=True)[..., t]
+    logits, probs = attribute_effects(decode, classify, z, dirs, strength * scale, softmax="both")
+    probs = probs[..., t]
     stylex = stylex_attfind(logits, t, np.full(len(z), -1), n_attributes=n_attributes)
     diffex = diffex_attfind(probs, n_attributes=n_attributes)
     suff = sufficiency(decode, classify, z, dirs, stylex, strength * scale, t)
     g = torch.Generator().manual_seed(seed)
-    random_dirs = torch.randn(len(stylex), z.shape[1], generator=g)
-    random_dirs = random_dirs / random_dirs.norm(dim=1, keepdim=True)
+    random_dirs = torch.randn(len(stylex), z_all.shape[1], generator=g)
+    random_dirs = latents.pad(random_dirs / random_dirs.norm(dim=1, keepdim=True))
     random_suff = sufficiency(decode, classify, z, random_dirs, [{"attribute": i, "sign": 1} for i in range(len(stylex))],
                               strength * scale, t) if stylex else []  # fmt: skip
     factors = _factor_table(Path(data), [images.paths[i] for i in chosen])
-    factor_effects = _factor_effects(z_all, images, Path(data), dirs, stylex, strength * scale) if factors else None
+    factor_effects = (_factor_effects(z_all, images, Path(data), dirs[:, : z_all.shape[1]], stylex, strength * scale)
+                      if factors else None)  # fmt: skip
     out = ensure_writable_dir(out)
     for rank, pick in enumerate(stylex):
         k, sign = pick["attribute"], 1.0 if pick["sign"] == 1 else -1.0
@@ -127,6 +140,69 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     }  # fmt: skip
     write_json(out / "attributes.json", result)
     return result
+
+
+class _VAELatents:
+    """A VAE's encoder means: every latent edit is re-drawn by the decoder."""
+
+    def __init__(self, vae, x: torch.Tensor, chosen: np.ndarray):
+        self.vae = vae
+        self.device = next(iter(vae.parameters())).device
+        with torch.inference_mode():
+            self.z_all = torch.cat([vae.encode(x[i : i + 256].to(self.device))[0].cpu() for i in range(0, len(x), 256)])
+        self.z = self.z_all[chosen]
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode(latent.to(self.device))
+
+    def pad(self, dirs: torch.Tensor) -> torch.Tensor:
+        return dirs
+
+
+class _DiffAELatents:
+    """A diffusion autoencoder: the latent of an image is ``[z_sem, x_T]`` (its stochastic encoding), the
+    attributes move z_sem only, and an edit is re-drawn from the image's own x_T."""
+
+    def __init__(self, model, clf, x: torch.Tensor, chosen: np.ndarray, steps: int):
+        self.model, self.steps = model, steps
+        self.device = next(model.parameters()).device
+        self.shape = model.image_shape
+        with torch.inference_mode():
+            def sem(batch):
+                batch = batch.to(self.device)
+                return model.semantic(batch, clf(batch).softmax(1) if model.config.n_classes else None).cpu()
+
+            self.z_all = torch.cat([sem(x[i : i + 256]) for i in range(0, len(x), 256)])
+            picked = x[chosen]
+            x_T = torch.cat([model.stochastic_encode(picked[i : i + 64].to(self.device),
+                                                     self.z_all[chosen][i : i + 64].to(self.device), steps).cpu()
+                             for i in range(0, len(picked), 64)])  # fmt: skip
+        self.sem_dim = self.z_all.shape[1]
+        self.z = torch.cat([self.z_all[chosen], x_T.flatten(1)], dim=1)
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        latent = latent.to(self.device)
+        z_sem, x_T = latent[:, : self.sem_dim], latent[:, self.sem_dim :].reshape(len(latent), *self.shape)
+        return self.model.render(z_sem, x_T, self.steps)
+
+    def pad(self, dirs: torch.Tensor) -> torch.Tensor:
+        return torch.cat([dirs, torch.zeros(len(dirs), self.z.shape[1] - self.sem_dim)], dim=1)
+
+
+class _LatentBank:
+    """Encoded latents as the sampler LatentCLR reads (``features="latent"`` needs no generator)."""
+
+    def __init__(self, z: torch.Tensor):
+        self.z, self.latent_dim = z, z.shape[1]
+
+    def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.z[torch.randint(0, len(self.z), (n,), generator=generator)]
+
+    def __call__(self, z):  # LatentCLR on the latent never draws images
+        raise NotImplementedError
+
+    def parameters(self):
+        return iter(())
 
 
 def _factor_effects(z_all, images, folder: Path, dirs, picks, step) -> list[dict]:
