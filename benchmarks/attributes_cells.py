@@ -2,12 +2,14 @@
 
 Per seed: synthetic cells in two conditions that differ by nucleus size and elongation (``latentlens data
 cells``; position, rotation, brightness, cell size and noise are nuisances), a classifier (``train
-classifier``) and a VAE (``train vae``) trained on them, then ``latentlens attributes`` with the VAE's
-coordinates as the attribute source. Measured: are the top-2 attributes the planted phenotypes (each
+classifier``), a VAE (``train vae``) and two diffusion autoencoders (``train diffae``: with DiffEx's classifier
+component and KL term, and without) trained on them, then ``latentlens attributes`` with each attribute
+source: the VAE's coordinates, SeFa and Voynov directions of the VAE decoder, and LatentCLR directions in each
+autoencoder's z_sem (as DiffEx). Measured per source: are the top-2 attributes the planted phenotypes (each
 attribute's main factor by a linear read-out of the factor table), the sufficiency at k = 1, 2, 4 against k
-random directions, the VAE's reconstruction class agreement, and CPU time. Then the same on a classifier
-trained on cells whose **brightness** was leaked into the labels (control cells dimmer): the method must
-surface brightness first - the check that it explains the classifier, not the data.
+random directions, the generator's reconstruction class agreement, and CPU time. Then the best source on a
+classifier trained on cells whose **brightness** was leaked into the labels (control cells dimmer): the method
+must surface brightness first - the check that it explains the classifier, not the data.
 
 JSON: ``best_source``, ``top2_planted`` (per seed), ``sufficiency_gain`` (flip-rate points above random at k = 2),
 ``ours`` = sufficiency at k = 2, ``reference`` = k = 2 random directions.
@@ -35,8 +37,28 @@ ROOT = Path(__file__).resolve().parents[1]
 PLANTED = {"nucleus_size", "elongation"}
 
 
-def one_seed(work: Path, seed: int, steps_vae: int, steps_clf: int, n: int, leak: bool = False) -> dict:
+SOURCES = ("vae coordinates", "vae sefa", "vae voynov", "diffae latentclr", "diffae-noKL latentclr")
+
+
+def _agreement(clf_run: Path, gen_run: Path, data: Path) -> float:
+    """Share of up to 256 images whose reconstruction keeps the classifier's decision."""
+    from latentlens.data.folders import load_image_folder
+    from latentlens.train.checkpoint import load_model, load_run_config
+
+    clf, gen = load_model(clf_run), load_model(gen_run)
+    x = load_image_folder(data, 32, 1)[::4][:256].float() / 255
+    with torch.no_grad():
+        if load_run_config(gen_run)["kind"] == "diffae":
+            from latentlens.train.diffae import class_agreement
+
+            return class_agreement(gen, clf, x)
+        mu, _ = gen.encode(x)
+        return float((clf(gen.decode(mu)).argmax(1) == clf(x).argmax(1)).float().mean())
+
+
+def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sources=SOURCES) -> dict:
     from latentlens.data.cells import generate_cells
+    from latentlens.io import read_json
 
     data = work / f"cells-{seed}{'-leak' if leak else ''}"
     effects = {"nucleus_size": 0.15, "elongation": 0.35}
@@ -46,20 +68,40 @@ def one_seed(work: Path, seed: int, steps_vae: int, steps_clf: int, n: int, leak
 
         for path in (data / "control").glob("*.png"):
             Image.fromarray((np.asarray(Image.open(path), dtype=np.float64) * 0.5).astype(np.uint8)).save(path)
-    began = time.process_time()
     common = ["--data", str(data), "--image-size", "32", "--seed", str(seed), "--no-progress"]
-    assert cli(["train", "classifier", *common, "--steps", str(steps_clf), "--out", str(data / "clf")]) == 0
-    assert cli(["train", "vae", *common, "--steps", str(steps_vae), "--latent-dim", "8", "--out", str(data / "vae")]) == 0
-    out = data / "vae" / "attributes"
-    assert cli(["attributes", "--classifier", str(data / "clf"), "--generator", str(data / "vae"), "--data", str(data),
-                "--target", "treated", "--attributes", "4", "--n", "200", "--seed", str(seed), "--out", str(out)]) == 0
-    from latentlens.io import read_json
-
-    r = read_json(out / "attributes.json")
-    mains = [e["main_factor"] for e in r["factor_effects"]]
-    return {"main_factors": mains, "top2_planted": set(mains[:2]) == PLANTED, "sufficiency": r["sufficiency"],
-            "sufficiency_random": r["sufficiency_random"], "cpu_seconds": round(time.process_time() - began, 1),
-            "brightness_first": bool(mains) and mains[0] == "brightness"}  # fmt: skip
+    began = time.process_time()
+    assert cli(["train", "classifier", *common, "--steps", str(steps["clf"]), "--out", str(data / "clf")]) == 0
+    clf_seconds = time.process_time() - began
+    results = {}
+    for source in sources:
+        began = time.process_time()
+        model, how = source.split(" ")
+        run = data / model
+        if not (run / "model.safetensors").is_file():
+            if model == "vae":
+                assert cli(["train", "vae", *common, "--steps", str(steps["vae"]), "--latent-dim", "8", "--out", str(run)]) == 0
+            else:
+                extra = ["--no-classifier-component"] if model == "diffae-noKL" else []
+                assert cli(["train", "diffae", *common, "--steps", str(steps["diffae"]), "--batch-size", "32",
+                            "--patch-size", "2", "--classifier", str(data / "clf"), *extra, "--out", str(run)]) == 0  # fmt: skip
+        if how in ("sefa", "voynov"):
+            assert cli(["discover", "--run", str(run), "--method", how, "--k", "8", "--eval", "none", "--latents", "posterior",
+                        "--no-progress"] + (["--steps", str(steps["voynov"])] if how == "voynov" else [])) == 0  # fmt: skip
+        src = {"coordinates": "coordinates", "sefa": "directions:sefa", "voynov": "directions:voynov"}.get(how, how)
+        out = data / model / f"attributes-{how}"
+        assert cli(["attributes", "--classifier", str(data / "clf"), "--generator", str(run), "--data", str(data),
+                    "--target", "treated", "--attributes", "4", "--n", "200", "--seed", str(seed), "--source", src,
+                    "--out", str(out)]) == 0  # fmt: skip
+        r = read_json(out / "attributes.json")
+        mains = [e["main_factor"] for e in r["factor_effects"]]
+        results[source] = {
+            "main_factors": mains, "top2_planted": set(mains[:2]) == PLANTED, "sufficiency": r["sufficiency"],
+            "sufficiency_random": r["sufficiency_random"], "brightness_first": bool(mains) and mains[0] == "brightness",
+            "class_agreement": _agreement(data / "clf", run, data),
+            "cpu_seconds": round(time.process_time() - began + clf_seconds, 1),
+        }  # fmt: skip
+        print(seed, source, results[source]["main_factors"], [round(v, 2) for v in r["sufficiency"]], flush=True)
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,28 +111,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "attributes_cells.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    steps_vae, steps_clf, n = (100, 60, 60) if args.quick else (3000, 600, 500)
+    steps = ({"vae": 100, "clf": 60, "diffae": 20, "voynov": 50} if args.quick
+             else {"vae": 3000, "clf": 600, "diffae": 1500, "voynov": 1000})  # fmt: skip
+    n = 60 if args.quick else 500
     work = Path(tempfile.mkdtemp(prefix="attributes-bench-"))
     seeds = [int(s) for s in args.seeds.split(",")]
-    runs = [one_seed(work, s, steps_vae, steps_clf, n) for s in seeds]
-    leak = one_seed(work, seeds[0], steps_vae, steps_clf, n, leak=True)
+    runs = {s: one_seed(work, s, steps, n) for s in seeds}
 
-    def at(r, k):
-        return r["sufficiency"][k - 1] if len(r["sufficiency"]) >= k else float("nan")
+    def at(r, k, key="sufficiency"):
+        return r[key][k - 1] if len(r[key]) >= k else float("nan")
 
-    def rand_at(r, k):
-        return r["sufficiency_random"][k - 1] if len(r["sufficiency_random"]) >= k else float("nan")
-
-    ours = statistics.mean(at(r, 2) for r in runs)
-    ref = statistics.mean(rand_at(r, 2) for r in runs)
+    table = {}
+    for source in SOURCES:
+        per = [runs[s][source] for s in seeds]
+        table[source] = {
+            "top2_planted": [r["top2_planted"] for r in per],
+            "sufficiency_k": {k: statistics.mean(at(r, k) for r in per) for k in (1, 2, 4)},
+            "random_k": {k: statistics.mean(at(r, k, "sufficiency_random") for r in per) for k in (1, 2, 4)},
+            "class_agreement": statistics.mean(r["class_agreement"] for r in per),
+            "cpu_seconds": statistics.mean(r["cpu_seconds"] for r in per),
+        }  # fmt: skip
+        t = table[source]
+        t["sufficiency_gain"] = 100 * (t["sufficiency_k"][2] - t["random_k"][2])
+    best = max(SOURCES, key=lambda s: (sum(table[s]["top2_planted"]), table[s]["sufficiency_gain"]))
+    leak = one_seed(work, seeds[0], steps, n, leak=True, sources=(best,))[best]
+    ours, ref = table[best]["sufficiency_k"][2], table[best]["random_k"][2]
     write_json(args.out, {
         "name": "attributes_cells", "ours": ours, "reference": ref, "ratio": ours / ref if ref else None,
-        "unit": "flip rate to the target with the top-2 attributes (VAE coordinates) vs 2 random directions",
-        "reference_name": "k random unit directions of the same strength", "best_source": "vae coordinates",
-        "top2_planted": [r["top2_planted"] for r in runs], "sufficiency_gain": 100 * (ours - ref),
-        "sufficiency_k": {k: statistics.mean(at(r, k) for r in runs) for k in (1, 2, 4)},
-        "random_k": {k: statistics.mean(rand_at(r, k) for r in runs) for k in (1, 2, 4)},
-        "leaked_brightness_first": leak["brightness_first"], "leaked_run": leak, "runs": runs, "quick": args.quick,
+        "unit": f"flip rate to the target with the top-2 attributes ({best}) vs 2 random directions",
+        "reference_name": "k random unit directions of the same strength", "best_source": best,
+        "top2_planted": table[best]["top2_planted"], "sufficiency_gain": table[best]["sufficiency_gain"],
+        "table": table, "leaked_brightness_first": leak["brightness_first"], "leaked_run": leak,
+        "runs": {str(s): runs[s] for s in seeds}, "quick": args.quick, "steps": steps,
         "command": "python benchmarks/attributes_cells.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     })  # fmt: skip
     return 0
