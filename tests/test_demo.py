@@ -21,6 +21,11 @@ def stand_in_zoo(tmp_path, monkeypatch):
     train_vae(DSpritesSource(), run, TrainSettings(steps=3, batch_size=8, progress=False), {"latent_dim": 4})
     write_json(run / "provenance.json", {"name": zoo.recipes.BEST_VAE, "command": "latentlens train vae ...",
                                          "metrics": {}, "machine": {"device": "cpu"}})  # fmt: skip
+    from latentlens.train.ddpm import train_ddpm
+
+    ddpm = weights / "dsprites-ddpm"
+    train_ddpm(DSpritesSource(), ddpm, TrainSettings(steps=2, batch_size=4, progress=False), {"base_channels": 8})
+    write_json(ddpm / "provenance.json", {"name": "dsprites-ddpm", "command": "latentlens train ddpm ...", "metrics": {}})
     monkeypatch.setattr(zoo, "WEIGHTS_DIR", weights)
     return run
 
@@ -40,6 +45,7 @@ def test_demo_interprets_the_zoo_model_and_shows_a_short_run(stand_in_zoo, tmp_p
     assert read_json(out / "metrics.json")["recipe"]["preset"] == "fast"
     assert (out / "short-run" / "report.html").is_file() and "short-run/report.html" in html
     assert (out / "attention" / "summary.json").is_file()
+    assert (out / "diffusion" / "directions" / "pca_sheet.png").is_file() and "diffusion/report.html" in html
     assert "alignment" in read_json(out / "directions" / "metrics.json")["methods"]["sefa"]
     first = [r["step"] for r in read_jsonl(out / "demo_timing.jsonl")]
     run_demo(out, progress=False, short_steps=4, voynov_steps=3, eval_params=small_eval)  # nothing redone

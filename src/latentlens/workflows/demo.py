@@ -10,7 +10,9 @@ Steps, each skipped when an earlier (interrupted) demo already finished it:
 4. attention maps of each of its latent dimensions;
 5. SeFa and Voynov directions of its decoder (random directions beside them), scored by RCA and dSprites
    factor alignment, with traversal sheets;
-6. the report of the demo folder, which names the model each section shows.
+6. when the zoo ships the dSprites DDPM: its samples and h-space directions (PCA of sampled h beside random
+   h-directions, with traversal sheets) in ``diffusion/``, with its own report (no DDPM is trained);
+7. the report of the demo folder, which names the model each section shows.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 SHORT_RUN = "short-run"
+DIFFUSION_RUN = "diffusion"
+DEMO_DDPM = "dsprites-ddpm"
 
 
 def export_zoo_model(run_dir: Path, options: dict) -> None:
@@ -79,6 +83,25 @@ def directions(run_dir: Path, options: dict) -> None:
              eval_params=options.get("eval_params", DEMO_EVAL_PARAMS))  # fmt: skip
 
 
+def diffusion_directions(run_dir: Path, options: dict) -> None:
+    from .. import zoo
+    from ..viz.report import build_report
+    from .discover import discover
+
+    if DEMO_DDPM not in zoo.available():
+        log.info("demo: the zoo has no %s; skipping the diffusion model", DEMO_DDPM)
+        return
+    sub = run_dir / DIFFUSION_RUN
+    if not (sub / "provenance.json").is_file():
+        zoo.export(DEMO_DDPM, sub)
+    if not (sub / "directions" / "pca.safetensors").is_file():
+        discover(sub, ["pca", "random"], k=4, seeds=[options.get("seed", 0)], evaluation="none",
+                 show_progress=options.get("progress", True), hspace={"steps": 10},
+                 finder_params={"pca": {"n_samples": 2000}})  # fmt: skip
+    if not (sub / "report.html").is_file():
+        build_report(sub)
+
+
 def report(run_dir: Path, options: dict) -> None:
     from ..viz.report import build_report
 
@@ -91,6 +114,7 @@ DEMO_STEPS = [
     ("disentanglement metrics of the zoo VAE (fast preset)", metrics),
     ("attention maps of each latent dimension", attention),
     ("SeFa and Voynov directions of the decoder, with traversals", directions),
+    ("h-space directions of the zoo's diffusion model", diffusion_directions),
     ("write the report", report),
 ]
 

@@ -31,7 +31,7 @@ def render(run_dir: Path) -> str | None:
         rows = [
             ["model", f"{config.get('kind')} ({objective.get('name', '-')} {hp})"],
             ["steps, wall time", f"{summary.get('steps', '-')}, {summary.get('seconds', 0):.0f} s"],
-            ["final loss", f"{records[-1]['loss']:.1f}" if records else "-"],
+            ["final loss", f"{records[-1]['loss']:.4g}" if records else "-"],
         ]
         if summary.get("active_dims") is not None:
             rows.append(["active latents", f"{len(summary['active_dims'])} of {len(summary.get('kl_per_dim', []))}"])
