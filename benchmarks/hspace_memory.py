@@ -35,12 +35,13 @@ STEPS = (10, 20, 50)
 def one(mode: str, steps: int, batch: int, device: str) -> dict:
     from latentlens.directions.checkpointed_chain import SavedTensorMeter, checkpointed_chain, full_graph_chain
     from latentlens.directions.hspace import as_diffusion
+    from latentlens.errors import LatentLensError
     from latentlens.zoo import load
 
     try:
         model = load("dsprites-ddpm").to(device)
         which = "zoo dsprites-ddpm"
-    except Exception:  # the zoo model is not installed yet: the same architecture, untrained
+    except LatentLensError:  # the zoo model is not installed yet: the same architecture, untrained
         from latentlens.models import build_model
 
         model = build_model("ddpm", {}).to(device).eval()
