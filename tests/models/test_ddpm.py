@@ -196,3 +196,20 @@ def test_cli_trains_a_ddpm_and_refuses_other_models_flags(tmp_path, capsys):
     assert main(["train", "ddpm", "--data", str(folder), "--beta", "4", "--out", str(tmp_path / "x")]) == 2
     assert "do not apply to the DDPM" in capsys.readouterr().err
     assert main(["train", "vae", "--data", str(folder), "--schedule", "cosine", "--out", str(tmp_path / "y")]) == 2
+
+
+def test_a_non_finite_loss_stops_training_and_names_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from latentlens.errors import LatentLensError
+    from latentlens.train.checkpoint import checkpoint_step
+
+    mse, calls = torch.nn.functional.mse_loss, {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        calls["n"] += 1
+        loss = mse(*args, **kwargs)
+        return loss * float("inf") if calls["n"] == 5 else loss
+
+    monkeypatch.setattr(torch.nn.functional, "mse_loss", poisoned)
+    with pytest.raises(LatentLensError, match=r"diverged at step 5: the loss became (nan|inf).*step 3"):
+        _train(tmp_path, "run", 8)
+    assert checkpoint_step(tmp_path / "run") == 3

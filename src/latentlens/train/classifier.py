@@ -16,7 +16,16 @@ import torch.nn.functional as F
 from ..errors import LatentLensError
 from ..io import update_json
 from ..models import build_model
-from .loop import RunWriter, StepTimer, TrainSettings, progress_bar, set_lr, to_channels_last, training_device
+from .loop import (
+    RunWriter,
+    StepTimer,
+    TrainSettings,
+    progress_bar,
+    set_lr,
+    stop_if_diverged,
+    to_channels_last,
+    training_device,
+)
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -72,8 +81,7 @@ def train_classifier(images: torch.Tensor, labels, classes: list[str], out_dir, 
         x = torch.where(flips[:, None, None, None], x.flip(-1), x)
         logits = model(to_channels_last(x.to(device)))
         loss = F.cross_entropy(logits, y_train[pick].to(device))
-        if not torch.isfinite(loss.detach()):
-            raise LatentLensError(f"training diverged at step {step + 1}: the loss became {float(loss)}")
+        stop_if_diverged(loss, step, writer.run_dir, bar)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -16,8 +16,17 @@ import torch
 from ..data.sources import step_generator, step_rng
 from ..errors import LatentLensError
 from ..models import build_model
-from .checkpoint import checkpoint_step
-from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, progress_bar, set_lr, training_device, wrap_ddp
+from .loop import (
+    RunWriter,
+    StepTimer,
+    TrainSettings,
+    distributed_context,
+    progress_bar,
+    set_lr,
+    stop_if_diverged,
+    training_device,
+    wrap_ddp,
+)
 
 EMA_DECAY = 0.999
 
@@ -67,12 +76,7 @@ def train_ddpm(source, out_dir, settings: TrainSettings, model_config: dict | No
         t = torch.randint(0, model.num_timesteps, (len(x0),), generator=noise_gen).to(device)
         noise = torch.randn(x0.shape, generator=noise_gen).to(device)
         loss = torch.nn.functional.mse_loss(net(model.noisy(x0, t, noise), t), noise)
-        if not torch.isfinite(loss.detach()):
-            bar.close()
-            raise LatentLensError(
-                f"training diverged at step {step + 1}: the loss became {float(loss)}; the last good checkpoint "
-                f"(step {checkpoint_step(out_dir)}) is kept in {out_dir} - lower --lr and continue with --resume"
-            )
+        stop_if_diverged(loss, step, out_dir, bar)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -28,7 +28,7 @@ from ..errors import LatentLensError
 from ..io import update_json
 from ..models import build_model
 from .classifier import split_indices
-from .loop import RunWriter, StepTimer, TrainSettings, progress_bar, set_lr, training_device
+from .loop import RunWriter, StepTimer, TrainSettings, progress_bar, set_lr, stop_if_diverged, training_device
 
 
 def class_weight_at(step: int, cls_weight: float, start: int, anneal: int) -> float:
@@ -113,8 +113,7 @@ def train_diffae(images: torch.Tensor, out_dir, settings: TrainSettings, classif
             log_q = F.log_softmax(classifier(x_hat), 1)
             kl = (probs[sub] * (probs[sub].clamp_min(1e-12).log() - log_q)).sum(1).mean()
         loss = (1 - w) * diffusion + w * kl
-        if not torch.isfinite(loss.detach()):
-            raise LatentLensError(f"training diverged at step {step + 1}: the loss became {float(loss)}")
+        stop_if_diverged(loss, step, writer.run_dir, bar)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -15,10 +15,18 @@ import torch.nn.functional as F
 from ..data.sources import step_generator, step_rng
 from ..errors import LatentLensError
 from ..models import build_model
-from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, progress_bar
-from .checkpoint import checkpoint_step
-from .loop import set_lr, to_channels_last, training_device, wrap_ddp
-
+from .loop import (
+    RunWriter,
+    StepTimer,
+    TrainSettings,
+    distributed_context,
+    progress_bar,
+    set_lr,
+    stop_if_diverged,
+    to_channels_last,
+    training_device,
+    wrap_ddp,
+)
 
 R1_GAMMA = 10.0  # default weight of the R1 penalty
 
@@ -76,12 +84,7 @@ def train_gan(
         else:
             real_logits, r1 = critic(real), torch.zeros(())
         d_loss = F.softplus(-real_logits).mean() + F.softplus(critic(fake.detach())).mean() + r1_gamma / 2 * r1
-        if not torch.isfinite(d_loss.detach()):
-            bar.close()
-            raise LatentLensError(
-                f"training diverged at step {step + 1}: the discriminator loss became {float(d_loss)}; the last good "
-                f"checkpoint (step {checkpoint_step(out_dir)}) is kept in {out_dir} - lower --lr and continue with --resume"
-            )
+        stop_if_diverged(d_loss, step, out_dir, bar, "the discriminator loss")
         d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
         d_opt.step()

@@ -44,7 +44,7 @@ class TrainSettings:
     device: str = "cpu"  # "cpu", "cuda", "cuda:N" or "auto"; under torchrun with CUDA each rank takes its own GPU
     extra: dict = field(default_factory=dict)
 
-    def validate(self) -> "TrainSettings":
+    def validate(self) -> TrainSettings:
         for name in ("steps", "batch_size", "log_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise LatentLensError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
@@ -110,7 +110,7 @@ def keep_freed_memory() -> bool:
     return served_from_heap and mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1) == 1 and mallopt(_M_TOP_PAD, 64 << 20) == 1
 
 
-def training_device(settings: "TrainSettings", world: int) -> torch.device:
+def training_device(settings: TrainSettings, world: int) -> torch.device:
     """The device a rank trains on: ``settings.device`` (``auto`` = CUDA when available); under torchrun
     with CUDA, the GPU of the rank's ``LOCAL_RANK``."""
     from ..adapters import resolve_device
@@ -270,3 +270,15 @@ class StepTimer:
 
 def progress_bar(total: int, initial: int, enabled: bool, desc: str):
     return tqdm(total=total, initial=initial, disable=not enabled, desc=desc, unit="step", dynamic_ncols=True)
+
+
+def stop_if_diverged(loss: torch.Tensor, step: int, run_dir, bar, what: str = "the loss") -> None:
+    """Raise a one-line error when ``loss`` is not finite, naming the last good checkpoint (kept untouched)."""
+    if torch.isfinite(loss.detach()):
+        return
+    bar.close()
+    saved = ckpt.checkpoint_step(run_dir)
+    raise LatentLensError(
+        f"training diverged at step {step + 1}: {what} became {float(loss)}; the last good checkpoint "
+        f"(step {saved}) is kept in {run_dir} - lower --lr and continue with --resume"
+    )
