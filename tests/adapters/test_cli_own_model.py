@@ -37,6 +37,10 @@ def test_discover_and_report_a_user_dcgan_from_the_cli(user_project, cli):
     assert report.returncode == 0, report.stderr
     html = (out / "report.html").read_text()
     assert "Latent directions" in html and "sefa" in html
+    session = _explorer(out, user_project)
+    assert "sefa" in [s["name"] for s in session.meta()["sets"]] and session.latent_dim == 8
+    _assert_png(session.render(seed=1))
+    _assert_png(session.traversal(seed=1, set_name="sefa", k=0, steps=3))
 
 
 def test_safetensors_weights_and_bad_specs(user_project, cli):
@@ -75,6 +79,34 @@ def test_explain_and_report_a_user_vae_from_the_cli(tmp_path, cli):
     report = cli("report", "--run", out, cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     assert "Attention" in (out / "report.html").read_text() or "attention" in (out / "report.html").read_text()
+    session = _explorer(out, tmp_path)
+    assert session.is_vae and session.latent_dim == 4
+    _assert_png(session.render(seed=0))
+    _assert_png(session.attention(seed=0, k=1))
+
+
+def _explorer(run, cwd):
+    """The explorer's session on a user's run folder, opened where the user works (weights paths are theirs)."""
+    import os
+
+    from latentlens.app.session import ExplorerSession
+
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return ExplorerSession(run)
+    finally:
+        os.chdir(here)
+
+
+def _assert_png(data: bytes):
+    import io
+
+    from PIL import Image
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    image = Image.open(io.BytesIO(data))
+    assert image.size[0] >= 32 and image.size[1] >= 32
 
 
 def test_h_space_of_a_users_ddpm_like_module_from_the_cli(user_project, cli):
