@@ -55,5 +55,14 @@ def test_shipped_model_reproduces_a_recorded_metric(name):
         now = gan_shape_statistics(zoo.load(name), n=recorded["num_samples"])
         for key in ("fraction_square", "fraction_ellipse", "fraction_heart", "intensity_ratio"):
             assert now[key] == pytest.approx(recorded[key], abs=0.01), key
+    elif recipe.score == "ddpm_shapes":
+        from latentlens.metrics.sample_statistics import ddpm_shape_statistics
+
+        # The first 400 of the recorded 2,000 DDIM samples (same seed, so the same starting noise): the
+        # fractions may differ from the 2,000-sample ones by sampling error alone (sd ~0.024, 3 sd allowed).
+        now = ddpm_shape_statistics(zoo.load(name), n=400, steps=recorded["ddim_steps"])
+        for key in ("fraction_square", "fraction_ellipse", "fraction_heart"):
+            assert now[key] == pytest.approx(recorded[key], abs=0.07), key
+        assert now["intensity_ratio"] == pytest.approx(recorded["intensity_ratio"], abs=0.05)
     else:
         pytest.fail(f"no check for score {recipe.score!r}")
