@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from latentlens.errors import LatentLensError
 from latentlens.io import read_json
 
 HERE = Path(__file__).resolve().parent
@@ -41,6 +42,9 @@ def test_discover_and_report_a_user_dcgan_from_the_cli(user_project, cli):
     assert "sefa" in [s["name"] for s in session.meta()["sets"]] and session.latent_dim == 8
     _assert_png(session.render(seed=1))
     _assert_png(session.traversal(seed=1, set_name="sefa", k=0, steps=3))
+    assert session.meta()["curve"] is None
+    with pytest.raises(LatentLensError, match="no space-filling curve"):
+        session.curve_point(0)
 
 
 def test_safetensors_weights_and_bad_specs(user_project, cli):

@@ -1,4 +1,4 @@
-"""A tiny VAE run with two direction artifacts, and an explorer session on it."""
+"""A tiny VAE run with two direction artifacts and a space-filling curve, and an explorer session on it."""
 
 import pytest
 import torch
@@ -19,6 +19,11 @@ def explorer_run(tmp_path_factory):
     for name in ("sefa", "random"):
         d = build_finder(name, n_directions=3, random_state=0).fit(model).directions_
         d.save(run / "directions" / name)
+    from latentlens.directions.sfvq import SpaceFillingVQ
+
+    (run / "sfvq").mkdir()
+    latents = torch.randn(128, 4, generator=g)
+    SpaceFillingVQ(bits=2, epochs_per_bitrate=1, random_state=0).fit(latents).save(run / "sfvq" / "curve")
     return run
 
 

@@ -49,6 +49,26 @@ def test_renders_are_pngs_of_the_right_size_and_deterministic(client):
     assert _image(att).size == (32, 32) and _image(att).mode == "RGB"
 
 
+def test_the_curve_scrubber_draws_corners_and_the_lines_between_them(client, explorer_run):
+    import torch
+
+    from latentlens.app.session import ExplorerSession
+    from latentlens.directions.sfvq import SpaceFillingVQ
+
+    assert client.get("/api/meta").json()["curve"] == {"corners": 4, "bits": 2}
+    ends = [_image(client.get("/api/curve.png", params={"position": p})) for p in (0, 3)]
+    assert all(im.size == (32, 32) for im in ends) and ends[0].tobytes() != ends[1].tobytes()
+    # a fractional position decodes the point on the line between two corners
+    session = ExplorerSession(explorer_run)
+    curve = SpaceFillingVQ.load(explorer_run / "sfvq" / "curve")
+    middle = 0.5 * (curve.codebook_[1] + curve.codebook_[2])
+    from latentlens.app.session import png_bytes
+
+    with torch.inference_mode():
+        expected = png_bytes(session.generator(middle[None]))
+    assert client.get("/api/curve.png", params={"position": 1.5}).content == expected
+
+
 @pytest.mark.parametrize(
     "path, params",
     [
@@ -59,6 +79,8 @@ def test_renders_are_pngs_of_the_right_size_and_deterministic(client):
         ("/api/render.png", {"source": "disk"}), ("/api/traversal.png", {"steps": 1000}),
         ("/api/traversal.png", {"range": "nan"}), ("/api/traversal.gif", {"k": -1}),
         ("/api/attention.png", {"set": "../../etc/passwd"}), ("/api/render.png", {"index": "1.5"}),
+        ("/api/curve.png", {"position": -0.5}), ("/api/curve.png", {"position": 3.5}),
+        ("/api/curve.png", {"position": "nan"}), ("/api/curve.png", {"position": "x"}),
     ],
 )  # fmt: skip
 def test_bad_parameters_are_400_with_a_message(client, path, params):

@@ -89,6 +89,13 @@ def test_explorer_in_chromium(server, explorer_run, tmp_path):
         download.value.save_as(saved)
         assert saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         page.wait_for_function("document.getElementById('attention-image').src.startsWith('blob:')")
+        # the scrubber along the space-filling curve: a move draws another point of the curve
+        page.wait_for_function("document.getElementById('curve-image').src.startsWith('blob:')")
+        assert page.locator("#curve-panel").is_visible()
+        first = page.locator("#curve-image").get_attribute("data-url")
+        page.locator("#curve-position").fill("2.5")
+        page.wait_for_function(f"document.getElementById('curve-image').dataset.url !== {first!r}")
+        assert "position=2.5" in page.locator("#curve-image").get_attribute("data-url")
         shot_dir = Path(os.environ.get("LATENTLENS_SCREENSHOTS", tmp_path))  # look at it yourself
         shot_dir.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shot_dir / "explorer.png"), full_page=True)

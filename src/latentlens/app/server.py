@@ -8,6 +8,7 @@ Routes (every parameter validated and bounded; a bad one is a 400 with a JSON ``
 - ``GET /api/traversal.png`` and ``/api/traversal.gif`` ``?seed=&index=&shifts=&set=&k=&steps=&range=`` a strip /
   an animation along one direction;
 - ``GET /api/attention.png?seed=&index=&set=&k=`` (VAEs) the attention overlay of a latent or direction;
+- ``GET /api/curve.png?position=`` the image of a point along the run's space-filling curve (``latentlens sfvq``);
 - ``POST /api/rename`` ``{"set", "k", "name"}`` names a direction, saved into its artifact's JSON.
 
 No file-system path reaches the client or comes from it: direction sets are named by their artifact's stem,
@@ -83,6 +84,9 @@ def create_app(session: ExplorerSession, allowed_hosts: list[str] | None = None)
         return png(lambda: session.attention(q.get("seed", 0), q.get("index", 0), q.get("set", "latent"), q.get("k", 0),
                                              q.get("source", "auto")))  # fmt: skip
 
+    def curve(request: Request) -> Response:
+        return png(lambda: session.curve_point(request.query_params.get("position", 0)))
+
     async def rename(request: Request) -> Response:
         # a write: only from the explorer's own page (JSON, same origin), never from another site's form or fetch
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
@@ -111,6 +115,7 @@ def create_app(session: ExplorerSession, allowed_hosts: list[str] | None = None)
         Route("/api/traversal.png", traversal),
         Route("/api/traversal.gif", traversal),
         Route("/api/attention.png", attention),
+        Route("/api/curve.png", curve),
         Route("/api/rename", rename, methods=["POST"]),
     ]
     from starlette.middleware import Middleware

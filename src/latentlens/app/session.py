@@ -3,7 +3,7 @@
 :class:`ExplorerSession` loads the run's model once (a VAE, a GAN, a zoo model or a user's ``--model`` run),
 lists the direction sets (the latent coordinates, plus every Directions artifact the run folder holds), and
 renders PNGs: one image for a latent plus shifts, a traversal strip, an animated GIF, an attention overlay
-(VAEs). Every parameter is checked against its bounds here; a bad one raises :class:`BadRequest`. Renders
+(VAEs), and a point on the run's space-filling curve (``RUN/sfvq/curve``, written by ``latentlens sfvq``). Every parameter is checked against its bounds here; a bad one raises :class:`BadRequest`. Renders
 are cached by key (LRU) and run under ``torch.inference_mode`` on the model's device, one at a time.
 """
 
@@ -92,6 +92,7 @@ class ExplorerSession:
             probe = self.generator(self.generator.sample_latents(1, torch.Generator().manual_seed(0)).float())
         self.channels, self.image_size = int(probe.shape[1]), int(probe.shape[-1])
         self.sets = self._load_sets()
+        self.curve = self._load_curve()
 
     # -- direction sets --------------------------------------------------------------------------------
     def _artifact_paths(self) -> dict[str, Path]:
@@ -118,6 +119,34 @@ class ExplorerSession:
                 sets[name] = {"directions": d, "path": path}
         return sets
 
+    def _load_curve(self):
+        """The run's fitted space-filling curve (``sfvq/curve``) when it lives in this latent space, else None."""
+        from ..directions.sfvq import SpaceFillingVQ
+
+        path = self.run_dir / "sfvq" / "curve.safetensors"
+        if not path.is_file():
+            return None
+        try:
+            curve = SpaceFillingVQ.load(path)
+        except LatentLensError:
+            return None  # not a readable curve: not offered
+        return curve if curve.codebook_.shape[1] == self.latent_dim else None
+
+    def curve_point(self, position) -> bytes:
+        """The image of the point at ``position`` along the curve (0 = first corner, 2^B - 1 = last; fractions
+        lie on the line between two corners, Vali & Bäckström's inverse transform)."""
+        if self.curve is None:
+            raise BadRequest("this run has no space-filling curve; fit one with latentlens sfvq")
+        last = len(self.curve.codebook_) - 1
+        try:
+            position = float(position)
+        except (TypeError, ValueError):
+            position = float("nan")
+        if not (np.isfinite(position) and 0 <= position <= last):
+            raise BadRequest(f"position must be a number in [0, {last}]")
+        z = self.curve.inverse_transform(torch.tensor([position]))
+        return self._cached(("curve", round(position, 4)), lambda: png_bytes(self.generator(z.float()).cpu()))
+
     def meta(self) -> dict:
         provenance = self.run_dir / "provenance.json"
         card = {}
@@ -140,6 +169,8 @@ class ExplorerSession:
                  "renamable": s["path"] is not None}
                 for name, s in self.sets.items()
             ],  # fmt: skip
+            "curve": None if self.curve is None else {"corners": len(self.curve.codebook_),
+                                                      "bits": int(np.log2(len(self.curve.codebook_)))},
             "limits": {"alpha": MAX_ALPHA, "steps": MAX_STEPS, "samples": MAX_SAMPLES, "seed": MAX_SEED},
             "model_card": card,
         }

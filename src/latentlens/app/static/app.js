@@ -168,6 +168,28 @@ function fillSetSelect(select, value) {
   select.value = value;
 }
 
+let curveTicket = 0;
+let curveTimer = null;
+
+function buildCurve() {
+  const curve = state.meta.curve;
+  $("curve-panel").hidden = !curve;
+  if (!curve) return;
+  const range = $("curve-position");
+  range.max = curve.corners - 1;
+  $("curve-last").textContent = curve.corners - 1;
+  const show = () => {
+    const ticket = ++curveTicket;
+    loadInto($("curve-image"), `/api/curve.png?${new URLSearchParams({ position: range.value })}`, ticket, () => curveTicket);
+  };
+  range.addEventListener("input", () => {
+    $("curve-value").textContent = Number(range.value).toFixed(2);
+    clearTimeout(curveTimer);
+    curveTimer = setTimeout(show, 60);
+  });
+  show();
+}
+
 async function main() {
   const response = await fetch("/api/meta");
   state.meta = await response.json();
@@ -190,6 +212,7 @@ async function main() {
   $("source").addEventListener("change", () => { state.source = $("source").value; buildGrid(); renderNow(); });
   buildGrid();
   buildSliders();
+  buildCurve();
   renderNow();
 }
 
