@@ -144,3 +144,20 @@ def test_writes_from_other_sites_and_foreign_hosts_are_refused(client, explorer_
     assert rebinding.get("/api/meta").status_code == 400
     loopback = TestClient(create_app(ExplorerSession(explorer_run)), base_url="http://127.0.0.1:8123")
     assert loopback.get("/api/meta").status_code == 200
+
+
+@pytest.mark.parametrize("name", ["dsprites-factorvae", "dsprites-gan"])
+def test_the_explorer_opens_the_zoo_vae_and_gan(name):
+    from latentlens import zoo
+    from latentlens.app.session import ExplorerSession
+
+    if name not in zoo.available():
+        pytest.skip(f"{name} is not shipped in this checkout")
+    session = ExplorerSession(f"zoo:{name}")
+    meta = session.meta()
+    assert meta["kind"] == ("vae" if name.endswith("vae") else "generator") and meta["latent_dim"] == 10
+    assert meta["model_card"]["name"] == name
+    image = Image.open(io.BytesIO(session.render(seed=0, index=1)))
+    assert image.size == (64, 64)
+    strip = Image.open(io.BytesIO(session.traversal(seed=0, index=1, set_name="latent", k=3, steps=5)))
+    assert strip.size == (5 * 64, 64)
