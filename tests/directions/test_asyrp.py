@@ -30,9 +30,13 @@ def brighter_left(edited, source):
 @pytest.mark.parametrize("kind", ["global", "per-step", "implicit"])
 def test_a_learned_edit_does_what_its_objective_asks_on_new_noise(kind):
     model = tiny_ddpm()
+    model.unet.out.requires_grad_(False)  # a user's own choice, kept as it was
     edit, history = train_asyrp_edit(model, brighter_left, kind=kind, n_images=8, batch_size=4, epochs=3, steps=6,
                                      t_edit=0.3, lr=0.1, rec_weight=0.1)  # fmt: skip
     assert len(history) == 3 and history[-1]["loss"] < history[0]["loss"]
+    assert [p.requires_grad for p in model.parameters()] == [
+        not name.startswith("unet.out.") for name, _ in model.named_parameters()
+    ]  # the model's own gradient flags are restored
     held_out = torch.randn(6, 1, 16, 16, generator=torch.Generator().manual_seed(99))
     plain = edit_images(model, held_out, None, steps=6)
     edited = edit_images(model, held_out, edit, steps=6, t_edit=0.3)

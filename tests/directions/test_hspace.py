@@ -98,6 +98,28 @@ def test_hooks_are_released_and_the_model_is_unchanged():
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
 
 
+def test_a_shift_keeps_the_form_of_a_middle_block_that_returns_a_tuple():
+    class TupleMiddle(nn.Module):
+        def forward(self, x):
+            return x * 2, "extra"
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mid_block = TupleMiddle()
+
+        def forward(self, x, t):
+            h, extra = self.mid_block(x)
+            assert extra == "extra"
+            return h.mean() * torch.ones_like(x) + 0 * t.float().view(-1, 1, 1, 1)
+
+    diffusion = as_diffusion(Net(), betas=torch.linspace(1e-4, 0.02, 100), image_shape=(1, 4, 4))
+    x, t = torch.randn(2, 1, 4, 4), torch.tensor([10, 10])
+    with diffusion.shifted(torch.full((1, 4, 4), 0.5)):
+        shifted = diffusion.eps(x, t)
+    assert torch.allclose(shifted, (2 * x + 0.5).mean() * torch.ones_like(x))
+
+
 def test_a_zero_shift_reproduces_the_unedited_sample_exactly():
     model = tiny_ddpm()
     x_T = torch.randn(3, 1, 16, 16, generator=torch.Generator().manual_seed(0))

@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import LatentLensError
+from .generators import frozen
 from .hspace import ImplicitDelta, PerStepShift, as_diffusion
 
 EDIT_KINDS = ("global", "per-step", "implicit")
@@ -37,7 +38,12 @@ def train_asyrp_edit(model, objective: Callable[[torch.Tensor, torch.Tensor], to
     if n_images < 1 or batch_size < 1 or epochs < 1 or not lr > 0 or not rec_weight >= 0:
         raise LatentLensError("n_images, batch_size and epochs must be positive, lr > 0 and rec_weight >= 0")
     diffusion = as_diffusion(model)
-    diffusion.model.requires_grad_(False)
+    with frozen(diffusion.model):
+        return _train(diffusion, objective, kind, n_images, batch_size, epochs, steps, t_edit, lr, rec_weight, seed,
+                      show_progress)  # fmt: skip
+
+
+def _train(diffusion, objective, kind, n_images, batch_size, epochs, steps, t_edit, lr, rec_weight, seed, show_progress):
     sampler = diffusion.sampler(steps)
     n_edit = sampler.edit_steps(t_edit)
     device, dtype = diffusion.device, diffusion.dtype

@@ -80,7 +80,7 @@ class LatentCLR(DirectionFinder):
     ----------
     n_directions: ``K`` (default: the latent dimension). alpha: shift length (DiffEx README: 1).
     features: ``"latent"`` (a projector on the latent, DiffEx) or a generator layer name (LatentCLR).
-    width, depth: the direction MLPs (and the projector: width -> width / 2 -> 128, depth 3).
+    width, depth: the direction MLPs (and the projector: width -> width -> 128, depth 3).
     n_steps, batch_size, lr, weight_decay, temperature: training (Adam 1e-3, wd 1e-3, temperature 0.5).
     show_progress, random_state.
 

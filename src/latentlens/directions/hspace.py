@@ -72,6 +72,16 @@ def _unwrap(out):
     return out
 
 
+def _rewrap(out, h):
+    """``out`` (a tensor, a tuple/list led by h, or an object with ``.sample``) with its h replaced."""
+    if hasattr(out, "sample") and torch.is_tensor(out.sample):
+        out.sample = h
+        return out
+    if isinstance(out, (tuple, list)):
+        return type(out)([h, *out[1:]])
+    return h
+
+
 class Diffusion:
     """A diffusion model as the h-space tools use it.
 
@@ -178,7 +188,7 @@ class Diffusion:
         def hook(_m, _i, output):
             h = _unwrap(output)
             d = delta(h) if callable(delta) else delta
-            return h + d.to(h.dtype)
+            return _rewrap(output, h + d.to(h.device, h.dtype))
 
         handle = self.h_module.register_forward_hook(hook)
         try:
