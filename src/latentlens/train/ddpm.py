@@ -16,17 +16,8 @@ import torch
 from ..data.sources import step_generator, step_rng
 from ..errors import LatentLensError
 from ..models import build_model
-from .loop import (
-    RunWriter,
-    StepTimer,
-    TrainSettings,
-    distributed_context,
-    progress_bar,
-    set_lr,
-    stop_if_diverged,
-    training_device,
-    wrap_ddp,
-)
+from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, progress_bar
+from .loop import set_lr, stop_if_diverged, training_device, wrap_ddp
 
 EMA_DECAY = 0.999
 

@@ -15,18 +15,8 @@ import torch.nn.functional as F
 from ..data.sources import step_generator, step_rng
 from ..errors import LatentLensError
 from ..models import build_model
-from .loop import (
-    RunWriter,
-    StepTimer,
-    TrainSettings,
-    distributed_context,
-    progress_bar,
-    set_lr,
-    stop_if_diverged,
-    to_channels_last,
-    training_device,
-    wrap_ddp,
-)
+from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, progress_bar
+from .loop import set_lr, stop_if_diverged, to_channels_last, training_device, wrap_ddp
 
 R1_GAMMA = 10.0  # default weight of the R1 penalty
 
