@@ -10,7 +10,10 @@ const $ = (id) => document.getElementById(id);
 let renderTicket = 0;
 let renderTimer = null;
 
-function status(text) { $("status").textContent = text || ""; }
+// An error stays until a later request succeeds; a notice ("saved ...") stays until the next message.
+let statusIsError = false;
+function status(text, isError = false) { $("status").textContent = text || ""; statusIsError = isError; }
+function error(text) { status(text, true); }
 
 function shiftParam() {
   const parts = [];
@@ -33,7 +36,7 @@ async function loadInto(img, url, ticket, current) {
     const response = await fetch(url);
     if (!response.ok) {
       const body = await response.json().catch(() => ({ error: response.statusText }));
-      status(body.error);
+      error(body.error);
       return;
     }
     const blob = await response.blob();
@@ -42,9 +45,9 @@ async function loadInto(img, url, ticket, current) {
     img.src = URL.createObjectURL(blob);
     if (old.startsWith("blob:")) URL.revokeObjectURL(old);
     img.dataset.url = url;
-    status("");
-  } catch (error) {
-    status(String(error));
+    if (statusIsError) status("");
+  } catch (exc) {
+    error(String(exc));
   }
 }
 
@@ -133,7 +136,7 @@ async function rename(set, k, name) {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ set, k, name }),
   });
   const body = await response.json();
-  if (!response.ok) { status(body.error); return; }
+  if (!response.ok) { error(body.error); return; }
   setInfo(set).labels[k] = body.name;
   status(`saved the name "${body.name}"`);
   renderNow();
