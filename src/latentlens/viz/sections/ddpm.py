@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from ...errors import LatentLensError
 from ...io import read_json
 from ..grids import image_grid
 from ..html import escape, img, table
-from . import trained_run_config
+from . import trained_run_config, training_images_figure
 
 ORDER = 22
 TITLE = "What the diffusion model generates"
@@ -30,10 +28,7 @@ def render(run_dir: Path) -> str | None:
     model = load_model(run_dir)
     samples = model.sample(2 * N_SHOW, steps=SAMPLE_STEPS, generator=torch.Generator().manual_seed(0))
     parts = ["<div class='row'>"]
-    real = _training_images(config.get("train", {}).get("data", ""), model)
-    if real is not None:
-        parts.append("<figure>" + img(image_grid(real, N_SHOW, scale=2), "training images")
-                     + "<figcaption>Training images.</figcaption></figure>")  # fmt: skip
+    parts.append(training_images_figure(config, model.image_shape[0], model.image_shape[1], n=N_SHOW))
     parts.append(
         "<figure>" + img(image_grid(samples, N_SHOW, scale=2), "samples", save_to=run_dir / "figures" / "ddpm_samples.png")
         + f"<figcaption>DDIM samples ({SAMPLE_STEPS} steps, η = 0) from seeded noise.</figcaption></figure></div>"
@@ -58,13 +53,3 @@ def render(run_dir: Path) -> str | None:
         )  # fmt: skip
     return "".join(parts)
 
-
-def _training_images(data_name: str, model) -> torch.Tensor | None:
-    from ...data.sources import make_source
-
-    c, size, _ = model.image_shape
-    try:
-        source = make_source(data_name, size, c)
-    except (LatentLensError, OSError, ValueError):
-        return None
-    return source.batch(N_SHOW, np.random.default_rng(0))

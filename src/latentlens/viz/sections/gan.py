@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from ...errors import LatentLensError
 from ..grids import image_grid, traversal_values, traverse
 from ..html import img
-from . import trained_run_config
+from . import trained_run_config, training_images_figure
 
 ORDER = 21
 TITLE = "What the GAN generates"
@@ -34,10 +32,7 @@ def render(run_dir: Path) -> str | None:
         values = traversal_values(2.5, 9)
         frames = traverse(model, z[0], torch.eye(model.latent_dim), values)
     parts = ["<div class='row'>"]
-    real = _training_images(config.get("train", {}).get("data", ""), model)
-    if real is not None:
-        parts.append("<figure>" + img(image_grid(real, N_SHOW, scale=2), "training images")
-                     + "<figcaption>Training images.</figcaption></figure>")  # fmt: skip
+    parts.append(training_images_figure(config, model.config.in_channels, 64, n=N_SHOW))
     parts.append(
         "<figure>" + img(image_grid(samples, N_SHOW, scale=2), "samples", save_to=figures / "samples.png")
         + "<figcaption>Generated samples, z ~ N(0, I).</figcaption></figure></div>"
@@ -55,12 +50,3 @@ def render(run_dir: Path) -> str | None:
     )
     return "".join(parts)
 
-
-def _training_images(data_name: str, model) -> torch.Tensor | None:
-    from ...data.sources import make_source
-
-    try:
-        source = make_source(data_name, 64, model.config.in_channels)
-    except LatentLensError:
-        return None  # the training folder is gone: samples and traversals still show
-    return source.batch(N_SHOW, np.random.default_rng(0))
