@@ -4,6 +4,7 @@ import io
 import json
 
 import pytest
+import torch
 from PIL import Image
 
 
@@ -128,6 +129,26 @@ def test_explore_refuses_a_missing_run(tmp_path, capsys):
 
     assert main(["explore", "--run", str(tmp_path / "absent")]) == 2
     assert "run folder not found" in capsys.readouterr().err
+
+
+def test_explore_refuses_zero_threads(explorer_run, capsys):
+    from latentlens.cli import main
+
+    assert main(["explore", "--run", str(explorer_run), "--threads", "0"]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
+
+
+def test_a_latentlens_model_renders_channels_last_with_the_same_images(explorer_run):
+    from latentlens.app.session import ExplorerSession
+    from latentlens.workflows._runs import open_model
+
+    session = ExplorerSession(explorer_run)
+    conv = next(m for m in session.model.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[1] > 1)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    plain = open_model(explorer_run, None, torch.device("cpu"))[2]
+    z = torch.randn(3, 4, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        torch.testing.assert_close(session.generator(z), plain.decode(z), atol=1e-5, rtol=1e-4)
 
 
 def test_writes_from_other_sites_and_foreign_hosts_are_refused(client, explorer_run):

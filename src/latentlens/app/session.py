@@ -80,6 +80,8 @@ class ExplorerSession:
         from ..workflows.discover import _generator
 
         self.run_dir, config, self.model = open_model(run_dir, None, resolve_device(device))
+        if type(self.model).__module__.startswith("latentlens."):  # trained channels_last; a user's code may .view()
+            self.model.to(memory_format=torch.channels_last)
         self.run_dir = Path(self.run_dir)
         self.config = config
         self.is_vae = looks_like_vae(self.model) or callable(getattr(self.model, "encode", None))
