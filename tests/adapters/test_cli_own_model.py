@@ -130,3 +130,70 @@ def test_h_space_of_a_users_ddpm_like_module_from_the_cli(user_project, cli):
     wrong = cli("discover", "--model", "user_models:UserUNet", "--schedule", "cosine", "--out", user_project / "x",
                 "--method", "pca", cwd=user_project)  # fmt: skip
     assert wrong.returncode == 2 and "--role diffusion" in wrong.stderr
+
+
+@pytest.fixture
+def brightness_project(tmp_path):
+    """The user's VAE (as a run folder written by ``explain --model``'s way) and classifier code, and a folder
+    per class of 32x32 grey images: dark (mean about 0.3) and bright (about 0.7)."""
+    import numpy as np
+    from PIL import Image
+    from safetensors.torch import save_file
+    from user_models import AttrVAE, BrightnessClassifier, seeded
+
+    from latentlens.train.checkpoint import write_external_run
+
+    shutil.copy(HERE / "user_models.py", tmp_path / "user_models.py")
+    torch.save(seeded(AttrVAE(latent=4)).state_dict(), tmp_path / "vae.pt")
+    save_file(BrightnessClassifier().state_dict(), tmp_path / "clf.safetensors")
+    rng = np.random.default_rng(0)
+    for name, mean in (("dark", 0.3), ("bright", 0.7)):
+        (tmp_path / "cells" / name).mkdir(parents=True)
+        for i in range(8):
+            pixels = np.clip(rng.normal(mean, 0.1, (32, 32)), 0, 1)
+            Image.fromarray((pixels * 255).astype(np.uint8)).save(tmp_path / "cells" / name / f"{i}.png")
+    write_external_run(tmp_path / "vae", "user_models:AttrVAE", str(tmp_path / "vae.pt"), "vae",
+                       {"output_range": "unit", "image_size": 32})  # fmt: skip
+    return tmp_path
+
+
+def test_attributes_of_a_users_classifier_from_the_cli_and_from_python(brightness_project, cli, monkeypatch):
+    from user_models import BrightnessClassifier
+
+    from latentlens.workflows.attributes import attributes_run
+
+    root = brightness_project
+    out = root / "attributes"
+    done = cli("attributes", "--classifier-model", "user_models:BrightnessClassifier", "--classifier-weights",
+               "clf.safetensors", "--classes", "dark,bright", "--generator", "vae", "--data", "cells", "--target",
+               "bright", "--attributes", "2", "--n", "8", "--out", out, cwd=root)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    config = read_json(out / "classifier" / "config.json")
+    assert config["model"]["role"] == "classifier" and config["model"]["adapter"]["classes"] == ["dark", "bright"]
+    result = read_json(out / "attributes.json")
+    assert result["classes"] == ["dark", "bright"] and result["n_images"] == 8  # the dark images, all of them
+    assert 1 <= len(result["stylex"]) <= 2 and result["stylex"][0]["score"] > 0  # the top pick brightens
+    assert all((out / f).is_file() for f in result["files"])
+    # the recorded classifier run is accepted as --classifier later, and Python gives the same ranking
+    again = cli("attributes", "--classifier", out / "classifier", "--generator", "vae", "--data", "cells",
+                "--target", "bright", "--attributes", "2", "--n", "8", "--out", root / "again", cwd=root)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert read_json(root / "again" / "attributes.json")["stylex"] == result["stylex"]
+    monkeypatch.chdir(root)
+    from safetensors.torch import load_file
+
+    clf = BrightnessClassifier()
+    clf.load_state_dict(load_file(root / "clf.safetensors"))
+    python = attributes_run(clf, "vae", "cells", "bright", root / "py", n_attributes=2, n_images=8,
+                            classes=["dark", "bright"])  # fmt: skip
+    assert python["stylex"] == result["stylex"]
+
+
+def test_a_users_classifier_without_class_names_is_refused_in_one_line(brightness_project, cli):
+    args = ("attributes", "--classifier-model", "user_models:BrightnessClassifier", "--generator", "vae", "--data",
+            "cells", "--target", "bright", "--out", brightness_project / "o")  # fmt: skip
+    done = cli(*args, cwd=brightness_project)
+    assert done.returncode == 2 and "--classifier-model needs --classes" in done.stderr
+    three = cli(*args, "--classes", "dark,bright,grey", cwd=brightness_project)
+    assert three.returncode == 2 and "returned 2 logits for 3 classes" in three.stderr
+    assert "Traceback" not in done.stderr + three.stderr

@@ -7,6 +7,8 @@ plain functions, which take run folders (or ``zoo:NAME``) and write pictures, me
     workflows.evaluate("zoo:dsprites-factorvae", preset="fast")
     workflows.discover("runs/gan", ["sefa", "ganspace", "voynov"], seeds=[0, 1, 2])
     workflows.explain("runs/vae", "dsprites", n=8)
+    workflows.explain_classifier(my_classifier, "runs/vae", "images/", "treated", "runs/vae/attributes",
+                                 classes=["untreated", "treated"])
     workflows.report("runs/vae")
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 from .anomaly import evaluate_run as anomaly_test
 from .anomaly import fit_category as anomaly_fit
+from .attributes import attributes_run as explain_classifier
 from .discover import discover
 from .evaluate import evaluate_run as evaluate
 from .explain import explain_run as explain
@@ -28,4 +31,4 @@ def report(run_dir):
     return build_report(resolve_run(run_dir))
 
 
-__all__ = ["anomaly_fit", "anomaly_test", "discover", "edit", "evaluate", "explain", "report"]
+__all__ = ["anomaly_fit", "anomaly_test", "discover", "edit", "evaluate", "explain", "explain_classifier", "report"]

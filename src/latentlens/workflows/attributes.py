@@ -49,8 +49,13 @@ def _factor_table(folder: Path, paths) -> dict | None:
 
 def attributes_run(classifier_run, vae_run, data, target: str, out, source: str = "coordinates",
                    strength: float = 1.5, n_attributes: int = 5, n_images: int = 200, seed: int = 0,
-                   device="cpu", render_steps: int = 10, clr_steps: int = 500) -> dict:  # fmt: skip
-    """Rank the attributes of ``vae_run`` by how they move ``classifier_run`` towards ``target`` (module docstring)."""
+                   device="cpu", render_steps: int = 10, clr_steps: int = 500, classes=None) -> dict:  # fmt: skip
+    """Rank the attributes of ``vae_run`` by how they move ``classifier_run`` towards ``target`` (module docstring).
+
+    ``classifier_run`` is a run folder, ``zoo:NAME`` or your own classifier (an ``nn.Module`` returning logits,
+    or :func:`~latentlens.adapters.as_classifier`'s adapter); ``classes`` names its logits when neither the
+    run nor the module does. ``vae_run`` is a run folder or your own VAE module (``out`` then holds its
+    directions). The classifier reads images of its run's ``image_size``, else of the generator's."""
     from ..adapters import as_classifier, as_vae
     from ..data.labels import labelled_images
     from ..directions import Directions
@@ -61,28 +66,36 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     from ..viz.html import save_png
     from ._runs import open_model
 
-    _, _, clf_model = open_model(classifier_run, None, device)
-    vae_dir, _, vae_model = open_model(vae_run, None, device)
-    clf = as_classifier(clf_model)
+    _, clf_config, clf_model = open_model(classifier_run, out, device)
+    vae_dir, vae_config, vae_model = open_model(vae_run, out, device)
+    classes = classes or clf_config["adapter"].get("classes")
+    if classes is None and getattr(clf_model, "classes", None) is None:
+        raise LatentLensError("name the classifier's classes (classes=[...] in Python, --classes a,b on the command "
+                              "line), in the order of its logits")  # fmt: skip
+    clf = as_classifier(clf_model, classes)
     if target not in clf.classes:
         raise LatentLensError(f"target {target!r} is not one of the classifier's classes {clf.classes}")
     t = clf.classes.index(target)
-    size = getattr(getattr(clf_model, "config", None), "image_size", 64)
-    channels = getattr(getattr(clf_model, "config", None), "in_channels", None)
+    is_diffae = getattr(vae_model, "config", None) is not None and type(vae_model).__name__ == "DiffAE"
+    vae = None if is_diffae else as_vae(vae_model, output_range=vae_config["adapter"].get("output_range") or "unit")
+    own = getattr(getattr(clf.module, "config", None), "image_size", None) or clf_config["adapter"].get("image_size")
+    size = own or _decoded_size(vae_model if is_diffae else vae)
+    channels = getattr(getattr(clf.module, "config", None), "in_channels", None)
     images = labelled_images(data, None, size, channels, max_classes=1000)
     x = images.images.float().div(255)
     device_ = next(iter(vae_model.parameters())).device
+    clf.to(device_)
     with torch.inference_mode():
-        pred = torch.cat([clf(x[i : i + 256].to(device_)).argmax(1).cpu() for i in range(0, len(x), 256)])
-    others = np.flatnonzero(pred.numpy() != t)
+        class_logits = torch.cat([clf(x[i : i + 256].to(device_)).cpu() for i in range(0, len(x), 256)])
+    others = np.flatnonzero(class_logits.argmax(1).numpy() != t)
     if len(others) == 0:
         raise LatentLensError(f"every image is already classified as {target!r}: nothing to explain")
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.permutation(others)[:n_images])
-    if getattr(vae_model, "config", None) is not None and type(vae_model).__name__ == "DiffAE":
+    if is_diffae:
         latents = _DiffAELatents(vae_model, clf, x, chosen, render_steps)
     else:
-        latents = _VAELatents(as_vae(vae_model, output_range="unit"), x, chosen)
+        latents = _VAELatents(vae, x, chosen)
     z_all, z, decode = latents.z_all, latents.z, latents.decode
     if source == "coordinates":
         dirs = torch.eye(z_all.shape[1])
@@ -140,6 +153,14 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     }  # fmt: skip
     write_json(out / "attributes.json", result)
     return result
+
+
+def _decoded_size(model) -> int:
+    """The side of the images ``model`` decodes (a VAE adapter or a diffusion autoencoder)."""
+    if hasattr(model, "image_shape"):
+        return int(model.image_shape[-1])
+    with torch.inference_mode():
+        return int(model.decode(torch.zeros(1, model.latent_dim, device=next(iter(model.parameters())).device)).shape[-1])
 
 
 class _VAELatents:
