@@ -1,10 +1,13 @@
 """Space-filling vector quantization: the notes' numbers, projection, gradients, growth, persistence, lines."""
 
+import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from latentlens.directions import SFVQDirections, SpaceFillingVQ, as_generator
-from latentlens.directions.sfvq import decode, dithered_step, extend_codebook, project
+from latentlens.directions.sfvq import Adam, decode, dithered_step, extend_codebook, project
 from latentlens.explain.sfvq_panoptic import kmeans_mse, vq_mse
 from latentlens.errors import LatentLensError
 from latentlens.testing import KnownDirectionsGenerator
@@ -61,14 +64,30 @@ def test_closed_form_step_gradient_equals_autograd():
     g = torch.Generator().manual_seed(3)
     codebook = torch.randn(16, 5, generator=g, dtype=torch.float64)
     x = torch.randn(64, 5, generator=g, dtype=torch.float64)
-    loss, grad, seg = dithered_step(codebook, x, torch.Generator().manual_seed(9))
-    leaf = codebook.clone().requires_grad_(True)
     lam = torch.rand(15, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    loss, grad, seg = dithered_step(codebook.numpy(), x.numpy(), lam.numpy())
+    leaf = codebook.clone().requires_grad_(True)
     dithered = (1 - lam)[:, None] * leaf[:-1] + lam[:, None] * leaf[1:]
+    assert np.array_equal(seg, torch.cdist(x, dithered.detach()).argmin(1).numpy())  # the nearest dithered point
     reference = (x - dithered[seg]).pow(2).mean()  # the reference code's loss with the same assignment
     reference.backward()
-    torch.testing.assert_close(loss, reference.detach())
-    torch.testing.assert_close(grad, leaf.grad, rtol=1e-10, atol=1e-12)
+    assert loss == pytest.approx(reference.item(), rel=1e-12)
+    torch.testing.assert_close(torch.from_numpy(grad), leaf.grad, rtol=1e-10, atol=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(lr=st.floats(1e-4, 1e-1), seed=st.integers(0, 2**16))
+def test_numpy_adam_takes_torch_adams_steps(lr, seed):
+    rng = np.random.default_rng(seed)
+    start, grads = rng.normal(size=(6, 3)), rng.normal(size=(12, 6, 3)) * rng.uniform(1e-3, 10)
+    ours, adam = start.copy(), Adam(start.shape, lr)
+    theirs = torch.nn.Parameter(torch.from_numpy(start.copy()))
+    opt = torch.optim.Adam([theirs], lr=lr)
+    for grad in grads:
+        adam.step(ours, grad)
+        theirs.grad = torch.from_numpy(grad.copy())
+        opt.step()
+    np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-9, atol=1e-12)
 
 
 def test_growth_doubles_the_corners_on_the_same_curve():

@@ -20,8 +20,9 @@ segments around it with ``lambda* = (c_{i+1} - c_i)^T (x - c_i) / ||c_{i+1} - c_
 and the one with the smaller error: index ``i + lambda*`` and point ``(1 - lambda*) c_i + lambda* c_{i+1}``.
 
 Speed: each step's gradient is written in closed form (the loss is a sum of squares of a linear function of
-two corners) and Adam is applied by ``torch.optim.Adam``'s fused kernel to the whole codebook; no autograd
-graph is built per step. The reference loop (autograd, a Python step per batch) gives the same updates.
+two corners), and the step and Adam run in NumPy on the whole codebook: no autograd graph and no torch
+dispatch per step, whose fixed cost dominates steps this small. The reference loop (autograd, a Python step
+per batch) gives the same updates.
 """
 
 from __future__ import annotations
@@ -116,24 +117,43 @@ def _project_all_segments(x: torch.Tensor, codebook: torch.Tensor, chunk: int = 
     return torch.cat(idx_out), torch.cat(pt_out)
 
 
-def dithered_step(codebook: torch.Tensor, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def dithered_step(codebook: np.ndarray, x: np.ndarray, lam: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """One dithered training forward: ``(loss, gradient w.r.t. the codebook, segment of each x)``.
 
-    ``loss = mean ||x - (1 - l_j) c_j - l_j c_{j+1}||^2`` over the batch and dimensions (Eq. 3), with the
-    assignment to the nearest dithered point held fixed (as autograd treats the argmin)."""
-    k = len(codebook)
-    lam = torch.rand(k - 1, generator=generator, dtype=codebook.dtype)
-    dithered = (1 - lam)[:, None] * codebook[:-1] + lam[:, None] * codebook[1:]
-    seg = torch.cdist(x, dithered).argmin(1)
-    l = lam[seg][:, None]
-    resid = (1 - l) * codebook[seg] + l * codebook[seg + 1] - x  # x_hat - x
+    ``loss = mean ||x - (1 - l_j) c_j - l_j c_{j+1}||^2`` over the batch and dimensions (Eq. 3) for the
+    dither ``lam`` (one ``U[0, 1)`` draw per segment), with the assignment to the nearest dithered point held
+    fixed (as autograd treats the argmin). NumPy: at batch 64 and a few dozen corners every operation is tiny,
+    and NumPy's per-call cost is a fraction of torch's."""
+    starts, steps = codebook[:-1], codebook[1:] - codebook[:-1]
+    dithered = starts + lam[:, None] * steps
+    seg = ((dithered * dithered).sum(1) - 2.0 * x @ dithered.T).argmin(1)  # ||x||^2 does not move the argmin
+    resid = dithered[seg] - x  # x_hat - x
     n, d = x.shape
-    loss = resid.pow(2).mean()
-    g = 2.0 * resid / (n * d)
-    grad = torch.zeros_like(codebook)
-    grad.index_add_(0, seg, (1 - l) * g)
-    grad.index_add_(0, seg + 1, l * g)
-    return loss, grad, seg
+    g = resid * (2.0 / (n * d))
+    weights = np.zeros((n, len(codebook)), dtype=codebook.dtype)
+    rows, l = np.arange(n), lam[seg]
+    weights[rows, seg] = 1.0 - l
+    weights[rows, seg + 1] = l
+    return float((resid * resid).mean()), weights.T @ g, seg
+
+
+class Adam:
+    """Adam (Kingma & Ba 2015, Algorithm 1) on one NumPy array, in ``torch.optim.Adam``'s arithmetic
+    (bias corrections applied to the step size and to ``sqrt(v)``), so that it takes the same steps."""
+
+    def __init__(self, shape, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.lr, (self.beta1, self.beta2), self.eps = lr, betas, eps
+        self.m, self.v, self.t = np.zeros(shape), np.zeros(shape), 0
+
+    def step(self, param: np.ndarray, grad: np.ndarray) -> None:
+        """Update ``param`` in place."""
+        self.t += 1
+        self.m *= self.beta1
+        self.m += (1 - self.beta1) * grad
+        self.v *= self.beta2
+        self.v += (1 - self.beta2) * grad * grad
+        denom = np.sqrt(self.v) / np.sqrt(1 - self.beta2**self.t) + self.eps
+        param -= (self.lr / (1 - self.beta1**self.t)) * self.m / denom
 
 
 def perplexity(counts: torch.Tensor) -> float:
@@ -179,14 +199,15 @@ class SpaceFillingVQ:
         if self.epochs_per_bitrate < 1 or self.batch_size < 1 or not self.lr > 0:
             raise LatentLensError("epochs_per_bitrate, batch_size and lr must be positive")
         seed = 0 if self.random_state is None else int(self.random_state)
-        gen = torch.Generator().manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        x64 = x.double().numpy()
         codebook = norm_sorted_init(x, 4)
         self.history_, self.codebooks_ = [], {}
         bar = tqdm(total=self.bits - 1, desc="sfvq", disable=not show_progress)
         for bits in range(2, self.bits + 1):
             if bits > 2:
                 codebook = extend_codebook(codebook)
-            codebook = self._train_stage(codebook, x, gen)
+            codebook = self._train_stage(codebook, x64, rng)
             self.codebooks_[bits] = codebook
             index, point = project(x, codebook)
             counts = torch.bincount(index.floor().long().clamp(max=len(codebook) - 2), minlength=len(codebook) - 1)
@@ -201,22 +222,19 @@ class SpaceFillingVQ:
         self.n_features_in_ = x.shape[1]
         return self
 
-    def _train_stage(self, codebook: torch.Tensor, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        param = torch.nn.Parameter(codebook.clone())
-        opt = torch.optim.Adam([param], lr=self.lr)
-        e = self.epochs_per_bitrate
-        milestones = sorted({max(1, round(0.6 * e)), max(1, round(0.8 * e))})
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.5)
-        for _ in range(e):
-            order = torch.randperm(len(x), generator=gen)
-            for start in range(0, len(x), self.batch_size):
-                xb = x[order[start : start + self.batch_size]]
-                with torch.no_grad():
-                    _, grad, _ = dithered_step(param.data, xb, gen)
-                param.grad = grad
-                opt.step()
-            sched.step()
-        return param.data.clone()
+    def _train_stage(self, codebook: torch.Tensor, x: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        c = codebook.double().numpy().copy()
+        adam = Adam(c.shape, self.lr)
+        e, n, b = self.epochs_per_bitrate, len(x), self.batch_size
+        milestones = {max(1, round(0.6 * e)), max(1, round(0.8 * e))}
+        for epoch in range(e):
+            adam.lr = self.lr * 0.5 ** sum(epoch >= m for m in milestones)  # MultiStepLR, gamma 0.5
+            shuffled = x[rng.permutation(n)]
+            dithers = rng.random((-(-n // b), len(c) - 1))
+            for step, start in enumerate(range(0, n, b)):
+                _, grad, _ = dithered_step(c, shuffled[start : start + b], dithers[step])
+                adam.step(c, grad)
+        return torch.from_numpy(c).float()
 
     # -- inference ---------------------------------------------------------------------------------
     def _check(self) -> None:
