@@ -35,3 +35,33 @@ def test_sfvq_option_errors(tiny_dsprites_vae, capsys):
                           (["--bits", "3", "--augment", "9"], "--augment lines")):  # fmt: skip
         assert main(["sfvq", "--run", str(tiny_dsprites_vae), *argv]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_sfvq_on_a_users_generator_and_on_a_zoo_gan(tmp_path, cli, monkeypatch):
+    """A user's DCGAN through --model (prior samples, no labels) and the zoo GAN (factor scores), from the CLI."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    here = Path(__file__).resolve().parents[1] / "adapters"
+    sys.path.insert(0, str(here))
+    from user_models import DCGANGenerator, seeded
+
+    shutil.copy(here / "user_models.py", tmp_path / "user_models.py")
+    torch.save(seeded(DCGANGenerator(nz=8)).state_dict(), tmp_path / "gen.pt")
+    user = tmp_path / "user"
+    done = cli("sfvq", "--model", "user_models:DCGANGenerator", "--weights", "gen.pt", "--out", user, "--bits", "3",
+               "--epochs", "1", "--samples", "300", "--lines", "2", "--no-progress", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    s = read_json(user / "sfvq" / "summary.json")
+    assert s["corners"] == 8 and s["latent_source"] == "prior" and not s.get("factors")
+    assert (user / "directions" / "sfvq.safetensors").is_file() and len(s["lines"]) == 2
+    zoo = tmp_path / "zoo-gan"
+    monkeypatch.chdir(tmp_path)
+    assert main(["sfvq", "--run", "zoo:dsprites-gan", "--out", str(zoo), "--bits", "3", "--epochs", "1",
+                 "--samples", "300", "--lines", "2", "--no-progress"]) == 0  # fmt: skip
+    z = read_json(zoo / "summary.json")
+    assert z["corners"] == 8 and set(z["factors"]) == {"shape", "scale", "orientation", "posX", "posY"}
+    assert {"main_factor", "purity"} <= set(z["lines"][0])
