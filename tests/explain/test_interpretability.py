@@ -41,13 +41,22 @@ def test_monotone_rescaling_of_a_unit_leaves_its_index_unchanged(grey_images):
     np.testing.assert_array_equal(first, interpretability_index(a, grey_images, "pixel", random_state=4)["ii"])
 
 
-def test_vectorised_index_equals_the_per_unit_loop(grey_images):
+@pytest.mark.parametrize("gram", [True, False], ids=["gram", "gathered"])
+@pytest.mark.parametrize("ties", [False, True], ids=["continuous", "relu-and-rounded"])
+def test_vectorised_index_equals_the_per_unit_loop(grey_images, monkeypatch, gram, ties):
+    from latentlens.explain import interpretability
+
+    if not gram:
+        monkeypatch.setattr(interpretability, "GRAM_MAX_IMAGES", 0)
     a = np.random.default_rng(2).normal(size=(1000, 5))
-    feats = colour_features(grey_images).numpy()
-    ours = interpretability_index(a, features=feats, random_state=7)["per_quantile"]
-    reference = interpretability_index_loop(a, feats, random_state=7)
-    for q in reference:
-        np.testing.assert_allclose(ours[q], reference[q], atol=1e-12)
+    if ties:  # a ReLU unit (half zeros) and units of few distinct values: ties broken by image order
+        a[:, 0] = np.maximum(a[:, 0], 0)
+        a[:, 1:3] = np.round(a[:, 1:3] * 2)
+    for feats in (colour_features(grey_images).numpy(), grey_images.flatten(1).numpy()):
+        ours = interpretability_index(a, features=feats, random_state=7)["per_quantile"]
+        reference = interpretability_index_loop(a, feats, random_state=7)
+        for q in reference:
+            np.testing.assert_allclose(ours[q], reference[q], atol=1e-12)
 
 
 def test_too_few_images_and_bad_input_are_clear_errors(grey_images):

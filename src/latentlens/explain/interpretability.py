@@ -18,8 +18,10 @@ For a unit with activations ``a`` over ``N`` images, for each quantile ``q`` in 
 5. the II is the mean over trials: 0.5 is chance, 1 is perfect.
 
 Metrics (one interface, :data:`METRICS`, or any function ``images -> (N, F)`` features compared by L2):
-``pixel`` (L2 between images), ``colour`` (L2 between mean colours). Units are computed all at once: the
-trials of every unit are gathered into one tensor of feature distances.
+``pixel`` (L2 between images), ``colour`` (L2 between mean colours). Units are computed all at once: one
+sort of each unit serves every quantile window (a window is a contiguous block of the sorted order), and the
+trials of every unit read their distances off the Gram matrix of the features (gathered and computed
+directly above :data:`GRAM_MAX_IMAGES` images).
 
 Directions (the paper's k-means finding): :func:`kmeans_directions` (MiniBatchKMeans with as many clusters
 as units, optionally cosine) whose new "units" are the projections onto the centroids (or negative
@@ -39,6 +41,7 @@ from ..errors import LatentLensError
 QUANTILES = (0.0, 0.25)
 TRIALS = 20
 REFS = 9
+GRAM_MAX_IMAGES = 4096  # up to here the N x N Gram matrix of the features (128 MB) replaces per-trial gathers
 
 
 def pixel_features(images: torch.Tensor) -> torch.Tensor:
@@ -63,6 +66,30 @@ def _trial_ranks(trials: int, refs: int) -> tuple[np.ndarray, np.ndarray]:
     queries = np.arange(trials)
     references = trials + trials * np.arange(refs)[None, :] + np.arange(trials)[:, None]
     return queries, references
+
+
+def _sorted_orders(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's image indices by ascending and by descending value, ties in image order both ways (as stable
+    sorts give them). A row without ties is sorted once, unstably, and read backwards for the descending order."""
+    up = np.argsort(rows, axis=1)
+    down = up[:, ::-1].copy()
+    tied = (np.diff(np.take_along_axis(rows, up, axis=1), axis=1) == 0).any(1)
+    if tied.any():
+        up[tied] = np.argsort(rows[tied], axis=1, kind="stable")
+        down[tied] = np.argsort(-rows[tied], axis=1, kind="stable")
+    return up, down
+
+
+def _distances(f: torch.Tensor, gram: torch.Tensor | None, queries: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
+    """L2 distances ``(..., Q, R)`` between the feature rows ``queries`` ``(..., Q)`` and ``references``
+    ``(..., R)``: read off the Gram matrix ``f f^T`` when given, else gathered and computed directly."""
+    if gram is None:
+        shape = queries.shape[:-1]
+        d = torch.cdist(f[queries].reshape(-1, queries.shape[-1], f.shape[1]), f[references].reshape(-1, references.shape[-1], f.shape[1]))
+        return d.reshape(*shape, queries.shape[-1], references.shape[-1])
+    sq = gram.diagonal()
+    q, r = queries[..., :, None], references[..., None, :]
+    return (sq[q] + sq[r] - 2 * gram[q, r]).clamp_min(0).sqrt()
 
 
 def interpretability_index(
@@ -98,32 +125,35 @@ def interpretability_index(
     rng = np.random.default_rng(random_state)
     q_rank, r_rank = _trial_ranks(trials, refs)
     per_quantile = {}
+    # one stable sort of each unit each way serves every quantile: a window [lo, hi] is a contiguous block of
+    # the sorted order. Ties (a ReLU unit's zeros) are broken by image order both ways, as in the loop version.
+    rows = np.ascontiguousarray(a.numpy().T)  # (U, N), each unit contiguous
+    up_all, down_all = (torch.as_tensor(order) for order in _sorted_orders(rows))
+    levels = sorted({*quantiles, *(1 - q for q in quantiles)})
+    gram = f @ f.T if n <= GRAM_MAX_IMAGES else None  # every distance a trial needs is then a lookup
+    bounds = torch.as_tensor(np.quantile(rows, levels, axis=1))  # as np.quantile draws each unit's window
     for q in quantiles:
-        lo = torch.quantile(a, q, dim=0)
-        hi = torch.quantile(a, 1 - q, dim=0)
+        lo, hi = bounds[levels.index(q)], bounds[levels.index(1 - q)]
         scores = torch.empty(units, dtype=torch.float64)
-        # images of each unit's window sorted by activation: out-of-window rows pushed past either end
-        key = torch.where((a >= lo) & (a <= hi), a, torch.full_like(a, float("nan")))
-        # stable sorts: ties (a ReLU unit's zeros) are broken by image order, as in the loop version
-        order_up = torch.argsort(torch.nan_to_num(key, nan=float("inf")), dim=0, stable=True)  # ascending, window first
-        order_down = torch.argsort(torch.nan_to_num(key, nan=float("-inf")), dim=0, descending=True, stable=True)
-        count = ((a >= lo) & (a <= hi)).sum(0)
+        below, above = (a < lo).sum(0), (a > hi).sum(0)  # where each window's block starts in each order
+        count = a.shape[0] - below - above
         if int(count.min()) < 2 * (trials + trials * refs):
             raise LatentLensError(f"quantile window {q} keeps only {int(count.min())} images for some unit")
+        ranks = torch.arange(trials + trials * refs)
+        order_up = up_all.gather(1, below[:, None] + ranks[None, :]).T  # (ranks, U): window images, ascending
+        order_down = down_all.gather(1, above[:, None] + ranks[None, :]).T
         perm_top = torch.as_tensor(np.stack([rng.permutation(trials) for _ in range(units)]))  # shuffled queries
         perm_bottom = torch.as_tensor(np.stack([rng.permutation(trials) for _ in range(units)]))
-        top_q = order_down[torch.as_tensor(q_rank)][:, :].T.gather(1, perm_top)  # (U, trials) image index
+        top_q = order_down[torch.as_tensor(q_rank)].T.gather(1, perm_top)  # (U, trials) image index
         bottom_q = order_up[torch.as_tensor(q_rank)].T.gather(1, perm_bottom)
         top_r = order_down[torch.as_tensor(r_rank.reshape(-1))].T.reshape(units, trials, refs)
         bottom_r = order_up[torch.as_tensor(r_rank.reshape(-1))].T.reshape(units, trials, refs)
-        chunk = max(1, int(2**26 // max(1, trials * (2 + 2 * refs) * f.shape[1])))  # units per chunk: ~0.5 GB
+        chunk = units if gram is not None else max(1, int(2**26 // max(1, trials * (2 + 2 * refs) * f.shape[1])))
         for start in range(0, units, chunk):
             sl = slice(start, start + chunk)
             refs_all = torch.cat([top_r[sl], bottom_r[sl]], dim=2)  # (u, T, 2*refs): top refs, then bottom refs
             queries = torch.stack([top_q[sl], bottom_q[sl]], dim=2)  # (u, T, 2)
-            u = queries.shape[0]
-            d = torch.cdist(f[queries].reshape(u * trials, 2, -1), f[refs_all].reshape(u * trials, 2 * refs, -1))
-            sim = -d.reshape(u, trials, 2, 2 * refs)
+            sim = -_distances(f, gram, queries, refs_all)
             flat = sim.flatten(2)
             sim = (sim - flat.mean(2)[..., None, None]) / flat.std(2).clamp_min(1e-12)[..., None, None]
             correct = sim[:, :, 0, :refs].mean(2) + sim[:, :, 1, refs:].mean(2)
