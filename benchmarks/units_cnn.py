@@ -3,8 +3,9 @@
 Networks: the zoo's dSprites factor predictor (a CNN trained on dSprites with its labels), the same network
 untrained (random weights, same seed), and the encoder of the zoo's best dSprites VAE. For each of their
 convolutional layers (spatial-mean activations over 2,000 dSprites images): the mean interpretability index
-(pixel metric) of the units and of as many k-means directions, and the paired Wilcoxon test (directions
-greater than units). Aim: directions >= units with p < 0.05 on at least one layer of a trained network.
+(pixel metric) of the units and of as many k-means directions (cosine k-means read out by projection; and
+``kmeans_distance``: plain k-means read out as negative distances), each with the paired Wilcoxon test
+(directions greater than units). Aim: directions >= units with p < 0.05 on at least one layer of a trained network.
 
 ``ours`` / ``reference`` = mean II of directions / units at the layer with the smallest p of the trained predictor.
 
@@ -24,7 +25,7 @@ from scipy.stats import wilcoxon
 from latentlens import zoo
 from latentlens.data.dsprites import DSprites
 from latentlens.explain.activations import layer_activations
-from latentlens.explain.interpretability import interpretability_index, kmeans_directions
+from latentlens.explain.interpretability import interpretability_index, kmeans_directions, kmeans_distance_directions
 from latentlens.io import write_json
 from latentlens.metrics.factor_predictor import FactorPredictor
 from latentlens.zoo.recipes import BEST_VAE
@@ -37,13 +38,14 @@ def score_layers(model, layers, images, forward=None) -> dict:
     for layer in layers:
         acts = layer_activations(model, layer, images, forward=forward)
         units = interpretability_index(acts, images, "pixel")["ii"]
-        _, new = kmeans_directions(acts)
-        dirs = interpretability_index(new, images, "pixel")["ii"]
-        try:
-            p = float(wilcoxon(dirs, units, alternative="greater").pvalue)
-        except ValueError:
-            p = 1.0
-        out[layer] = {"units": float(units.mean()), "kmeans": float(dirs.mean()), "p_value": p, "n_units": int(acts.shape[1])}
+        out[layer] = {"units": float(units.mean()), "n_units": int(acts.shape[1])}
+        for name, fn in (("kmeans", kmeans_directions), ("kmeans_distance", kmeans_distance_directions)):
+            dirs = interpretability_index(fn(acts)[1], images, "pixel")["ii"]
+            try:
+                p = float(wilcoxon(dirs, units, alternative="greater").pvalue)
+            except ValueError:
+                p = 1.0
+            out[layer].update({name: float(dirs.mean()), f"p_value{name[6:]}": p})
         print(layer, out[layer], flush=True)
     return out
 

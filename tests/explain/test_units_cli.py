@@ -13,7 +13,7 @@ def test_units_on_a_vae_encoder_and_the_report(tmp_path):
     assert main(["units", "--run", str(run), "--images", "dsprites", "--n", "900", "--layer", "encoder.5"]) == 0
     s = read_json(run / "units" / "summary.json")
     assert s["layer"] == "encoder.5" and s["n_units"] == 64 and s["n_images"] == 900
-    assert set(s["ii"]) == {"units", "kmeans", "pca", "ica", "random"}
+    assert set(s["ii"]) == {"units", "kmeans", "kmeans-distance", "pca", "ica", "random"}
     assert all(0 <= v <= 1 for v in s["ii"]["units"]["values"])
     assert {"units_most.png", "kmeans_least.png", "ii_histograms.png"} <= set(s["files"])
     assert main(["report", "--run", str(run)]) == 0

@@ -262,7 +262,15 @@ def random_directions(activations, n_directions: int | None = None, random_state
     return dirs, a @ dirs.T
 
 
-DIRECTION_METHODS = {"kmeans": kmeans_directions, "pca": pca_directions, "ica": ica_directions, "random": random_directions}
+def kmeans_distance_directions(activations, n_directions: int | None = None, random_state: int = 0):
+    """k-means on the raw activation vectors, each new unit the negative distance to its centroid (the paper's
+    ``--distances`` without ``--normalized``): a unit is high only near its centroid, so both ends of its range
+    are coherent, where a projection's low end mixes whatever points away."""
+    return kmeans_directions(activations, n_directions, cosine=False, readout="distance", random_state=random_state)
+
+
+DIRECTION_METHODS = {"kmeans": kmeans_directions, "kmeans-distance": kmeans_distance_directions, "pca": pca_directions,
+                     "ica": ica_directions, "random": random_directions}  # fmt: skip
 
 
 def power_law_exponent(activations, fit_range: tuple[int, int] = (2, 100)) -> dict:

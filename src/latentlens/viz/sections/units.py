@@ -22,7 +22,8 @@ def render(run_dir: Path) -> str | None:
         f"<p class='note'>Interpretability index (Klindt et al.): can a simulated observer tell a unit's 9 most "
         f"from its 9 least activating images by {s['metric']} similarity? 0.5 is chance, 1 perfect. Layer "
         f"<b>{s.get('layer', 'recorded units')}</b>, {s['n_units']} units, {s['n_images']} images; directions: "
-        "as many k-means centroids (and PCA, ICA, random directions) in the activation space.</p>",
+        "as many k-means centroids (read out as projections, and as negative distances: kmeans-distance) and PCA, "
+        "ICA and random directions in the activation space.</p>",
         table(["", "mean index", "p (greater than units, paired Wilcoxon)"], rows),
         f"<p class='meta'>Eigenspectrum power-law exponent alpha = {s['power_law_alpha']:.2f}.</p>",
     ]
