@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=400, help="VAE training steps per category")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--latent-dim", type=int, default=32)
+    parser.add_argument("--beta", type=float, default=1.0, help="weight of the VAE's KL term")
     parser.add_argument("--n-train", type=int, default=200)
     parser.add_argument("--n-test", type=int, default=10, help="test images per defect type (and good)")
     parser.add_argument("--categories", default=",".join(CATEGORIES))
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
         for cat in categories:
             t0 = time.perf_counter()
             fit_category(data, cat, work / "runs" / cat, steps=args.steps, image_size=args.image_size,
-                         latent_dim=args.latent_dim, progress=False)  # fmt: skip
+                         latent_dim=args.latent_dim, progress=False, beta=args.beta)  # fmt: skip
             train_seconds[cat] = round(time.perf_counter() - t0, 1)
             per_category[cat] = evaluate_run(work / "runs" / cat, methods=METHODS, write=False)["methods"]
             row = per_category[cat]
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
         "mean": mean,
         "per_category": {c: {m: {k: per_category[c][m][k] for k in KEYS} for m in METHODS} for c in categories},
         "settings": {"steps": args.steps, "image_size": args.image_size, "latent_dim": args.latent_dim,
-                     "n_train": args.n_train, "n_test_per_type": args.n_test, "batch_size": 32, "lr": 1e-3,
+                     "n_train": args.n_train, "beta": args.beta, "n_test_per_type": args.n_test, "batch_size": 32, "lr": 1e-3,
                      "threshold": "0.995 quantile of held-out normal pixels", "layer": "encoder.3"},  # fmt: skip
         "train_seconds": train_seconds,
         "seconds": round(time.perf_counter() - began, 1),

@@ -18,9 +18,15 @@ def fitted(tmp_path_factory):
     generate_benchmark(data, ["gravel"], seed=0, n_train=10, n_test=1, image_size=32)
     run = root / "run"
     code = main(["anomaly", "fit", "--data", str(data), "--category", "gravel", "--out", str(run), "--steps", "2",
-                 "--image-size", "32", "--latent-dim", "4", "--batch-size", "4", "--no-progress"])  # fmt: skip
+                 "--image-size", "32", "--latent-dim", "4", "--batch-size", "4", "--beta", "0.25", "--no-progress"])  # fmt: skip
     assert code == 0
     return data, run
+
+
+def test_anomaly_fit_trains_with_the_kl_weight_given(fitted):
+    _, run = fitted
+    config = json.loads((run / "config.json").read_text())
+    assert config["objective"] == {"name": "beta-vae", "hparams": {"beta": 0.25}}
 
 
 def test_anomaly_fit_and_test_write_metrics(fitted):

@@ -33,6 +33,7 @@ def add_parser(subparsers) -> None:
     f.add_argument("--latent-dim", type=positive_int, default=32)
     f.add_argument("--batch-size", type=positive_int, default=32)
     f.add_argument("--lr", type=positive_float, default=1e-3)
+    f.add_argument("--beta", type=positive_float, default=1.0, help="weight of the KL term (lower if latents collapse)")
     f.add_argument("--val-fraction", type=fraction, default=0.15,
                    help="share of train/good held out to choose thresholds (never the test set)")  # fmt: skip
     f.add_argument("--layer", default=DEFAULT_LAYER, help="encoder layer of the gradient maps")
@@ -54,6 +55,7 @@ def run_fit(args) -> int:
     state = fit_category(
         args.data, args.category, args.out, args.steps, args.image_size, args.channels, args.latent_dim,
         args.batch_size, args.lr, args.val_fraction, args.layer, args.seed, args.resume, not args.no_progress,
+        args.beta,
     )  # fmt: skip
     log.info("trained on %d normal images of %s (%d held out): %s", state["n_fit"], state["category_root"],
              len(state["held_out"]), args.out)  # fmt: skip

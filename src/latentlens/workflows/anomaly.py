@@ -15,9 +15,10 @@ N_CASES = 4
 
 def fit_category(
     data, category, out, steps=1500, image_size=64, channels=None, latent_dim=32, batch_size=32, lr=1e-3,
-    val_fraction=0.15, layer=None, seed=0, resume=False, progress=True,
+    val_fraction=0.15, layer=None, seed=0, resume=False, progress=True, beta=1.0,
 ) -> dict:  # fmt: skip
-    """Train the normal-data VAE and store what ``test`` needs; returns the stored state."""
+    """Train the normal-data VAE (beta-VAE objective, weight ``beta`` on the KL term) and store what ``test``
+    needs; returns the stored state."""
     import torch
 
     from ..data.mvtec import category_root, load_train, split_normal
@@ -45,7 +46,7 @@ def fit_category(
     settings = TrainSettings(steps=steps, batch_size=batch_size, lr=lr, seed=seed, progress=progress,
                              checkpoint_every=max(1, min(250, steps)))  # fmt: skip
     config = {"latent_dim": latent_dim}
-    model = train_vae(source, out, settings, config, "beta-vae", {"beta": 1.0}, resume=resume)
+    model = train_vae(source, out, settings, config, "beta-vae", {"beta": float(beta)}, resume=resume)
     stats = aggregate_posterior(model, train.images[fit_idx])
     save_tensors(out / STATS, stats.to_tensors())
     state = {
