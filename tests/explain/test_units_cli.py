@@ -37,3 +37,26 @@ def test_units_on_recorded_activations(tmp_path, capsys):
     assert s["ii"]["units"]["values"][0] > 0.95 > max(s["ii"]["units"]["values"][1:])
     assert main(["units", "--images", str(folder)]) == 2
     assert "give one of" in capsys.readouterr().err
+
+
+def test_units_of_a_users_module_from_the_cli(tmp_path, cli):
+    """A user's VAE (encoder/decoder attributes, no latentlens code) through --model, a named layer, dSprites."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    here = Path(__file__).resolve().parents[1] / "adapters"
+    sys.path.insert(0, str(here))
+    from user_models import AttrVAE, seeded
+
+    shutil.copy(here / "user_models.py", tmp_path / "user_models.py")
+    torch.save(seeded(AttrVAE(latent=4)).state_dict(), tmp_path / "vae.pt")
+    out = tmp_path / "run"
+    done = cli("units", "--model", "user_models:AttrVAE", "--weights", "vae.pt", "--model-image-size", "32",
+               "--layer", "encoder.2", "--images", "dsprites", "--n", "900", "--out", out, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    s = read_json(out / "units" / "summary.json")
+    assert s["layer"] == "encoder.2" and s["n_units"] == 16 and s["n_images"] == 900
+    assert all(0 <= v <= 1 for v in s["ii"]["kmeans"]["values"])
