@@ -179,7 +179,7 @@ def test_misspelt_parameters_are_refused_with_the_valid_names(name):
 def test_fuzzed_directions_sidecars_load_or_fail_with_one_line(tmp_path):
     import json
 
-    from hypothesis import HealthCheck, given, settings, strategies as st
+    from hypothesis import HealthCheck, example, given, settings, strategies as st
 
     basis = torch.linalg.qr(torch.randn(4, 4, generator=torch.Generator().manual_seed(0)))[0][:2]
     Directions(basis=basis, method="test").save(tmp_path / "d")
@@ -188,6 +188,8 @@ def test_fuzzed_directions_sidecars_load_or_fail_with_one_line(tmp_path):
         st.integers(), max_size=3)  # fmt: skip
 
     @given(key=st.sampled_from(sorted(good)), value=values)
+    @example(key="format_version", value="\n")  # found by this test: raw values used to reach the message
+    @example(key="n_directions", value="\n")
     @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     def check(key, value):
         (tmp_path / "d.json").write_text(json.dumps({**good, key: value}))
