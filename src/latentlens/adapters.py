@@ -98,8 +98,13 @@ class VAEAdapter(nn.Module):
     def layer_root(self) -> nn.Module:
         return self.module
 
+    def _on_device(self, t: torch.Tensor) -> torch.Tensor:
+        """``t`` on the device of the module's weights (images and latents made elsewhere follow the model)."""
+        weight = next(iter(self.module.parameters()), None)
+        return t if weight is None or t.device == weight.device else t.to(weight.device)
+
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = _as_moments(self._encode_fn(x), self._latent_dim, "encode")
+        mu, logvar = _as_moments(self._encode_fn(self._on_device(x)), self._latent_dim, "encode")
         mu, logvar = mu.flatten(1), logvar.flatten(1)
         if mu.shape[1] != self._latent_dim:
             raise LatentLensError(f"encode returned codes of size {mu.shape[1]}, expected latent_dim={self._latent_dim}")
@@ -108,7 +113,7 @@ class VAEAdapter(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         if self._decode_fn is None:
             raise LatentLensError("this VAE has no decoder: pass decode= (or a module with decode/decoder)")
-        return map_output_range(self._decode_fn(z), self.output_range)
+        return map_output_range(self._decode_fn(self._on_device(z)), self.output_range)
 
     def forward(self, x: torch.Tensor):
         mu, logvar = self.encode(x)
