@@ -184,9 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     alignment_kwargs = {"n_samples": 48, "amplitude": 1.0}
     posthoc_kwargs = {"gbt_params": {"n_estimators": args.gbt_stages}}
     results: dict = {}
+    model_runs: dict = {}
     for kind in args.models.split(","):
         t = time.perf_counter()
         run = zoo_run(kind, cache, args.retrain, args.vae, args.gan)
+        model_runs[kind] = str(run)
         from latentlens.train.checkpoint import load_model
 
         model = load_model(run)
@@ -293,8 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         "factor_predictor": predictor_quality,
         "alignment_calibration_oracle": calibration,
         "settings": {
-            "K": args.k, "latent_dim": K, "threads": args.threads, "vae": f"{args.vae_objective} beta={args.vae_beta:g}, latent 10, {args.vae_steps} steps x 64, lr 5e-4",
-            "gan": f"DCGAN width {args.gan_width}, latent 10, {args.gan_steps} steps x 64",
+            "K": args.k, "latent_dim": K, "threads": args.threads, "model_runs": model_runs, "retrained": args.retrain,
             "finder_params": finder_params, "rca": rca_kwargs, "alignment": alignment_kwargs,
             "posthoc": {"points_train": args.posthoc_points, "points_test": args.posthoc_points // 2,
                         "gbt_stages": args.gbt_stages, "gan_encoder_images": args.encoder_images},
