@@ -15,7 +15,7 @@ must surface brightness first - the check that it explains the classifier, not t
 JSON: ``best_source``, ``top2_planted`` (per seed), ``sufficiency_gain`` (flip-rate points above random at k = 2),
 ``ours`` = sufficiency at k = 2, ``reference`` = k = 2 random directions.
 
-Usage: ``python benchmarks/attributes_cells.py [--seeds 0,1,2] [--quick]``.
+Usage: ``python benchmarks/attributes_cells.py [--seeds 0,1,2] [--quick] [--sources "vae coordinates,vae sefa"]``.
 Writes ``bench-results/attributes_cells.json``.
 """
 
@@ -110,21 +110,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sources", default=",".join(SOURCES), help="comma-separated subset of: " + ", ".join(SOURCES))
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "attributes_cells.json"))
     args = parser.parse_args(argv)
+    sources = tuple(v.strip() for v in args.sources.split(",") if v.strip())
+    if not sources or set(sources) - set(SOURCES):
+        parser.error(f"--sources must name some of: {', '.join(SOURCES)}")
     torch.set_num_threads(2)
     steps = ({"vae": 100, "clf": 60, "diffae": 20, "voynov": 50} if args.quick
              else {"vae": 3000, "clf": 600, "diffae": 1500, "voynov": 1000})  # fmt: skip
     n = 60 if args.quick else 500
     work = Path(tempfile.mkdtemp(prefix="attributes-bench-"))
     seeds = [int(s) for s in args.seeds.split(",")]
-    runs = {s: one_seed(work, s, steps, n) for s in seeds}
+    runs = {s: one_seed(work, s, steps, n, sources=sources) for s in seeds}
 
     def at(r, k, key="sufficiency"):
         return r[key][k - 1] if len(r[key]) >= k else float("nan")
 
     table = {}
-    for source in SOURCES:
+    for source in sources:
         per = [runs[s][source] for s in seeds]
         table[source] = {
             "top2_planted": [r["top2_planted"] for r in per],
@@ -135,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         }  # fmt: skip
         t = table[source]
         t["sufficiency_gain"] = 100 * (t["sufficiency_k"][2] - t["random_k"][2])
-    best = max(SOURCES, key=lambda s: (sum(table[s]["top2_planted"]), table[s]["sufficiency_gain"]))
+    best = max(sources, key=lambda s: (sum(table[s]["top2_planted"]), table[s]["sufficiency_gain"]))
     leak = one_seed(work, seeds[0], steps, n, leak=True, sources=(best,))[best]
     ours, ref = table[best]["sufficiency_k"][2], table[best]["random_k"][2]
     write_json(args.out, {
