@@ -72,3 +72,11 @@ def test_corrupt_json_is_a_user_error(tmp_path):
     with pytest.raises(LatentLensError, match="corrupt JSON"):
         read_json(tmp_path / "c.json")
     assert json.loads(json.dumps({"ok": True}))
+
+
+def test_an_error_message_is_one_line_whatever_it_quotes():
+    from latentlens.errors import LatentLensError
+
+    exc = LatentLensError("unknown vae config fields: a\nb\r")
+    assert str(exc) == "unknown vae config fields: a\\nb\\r" and "\n" not in str(exc)
+    assert str(LatentLensError("plain")) == "plain" and exc.args == ("unknown vae config fields: a\nb\r",)

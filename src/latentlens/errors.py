@@ -4,5 +4,11 @@
 class LatentLensError(Exception):
     """A problem with the user's input (data, checkpoint, option, output folder), not a bug.
 
-    The CLI prints ``latentlens: error: <message>`` and exits with status 2, without a traceback.
+    The CLI prints ``latentlens: error: <message>`` and exits with status 2, without a traceback. The message
+    is one line whatever it quotes: line breaks in it (from a file name, a config key or a value the user
+    supplied) are shown escaped, as ``\\n``.
     """
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return text.replace("\r", "\\r").replace("\n", "\\n") if ("\n" in text or "\r" in text) else text
