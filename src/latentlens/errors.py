@@ -10,5 +10,4 @@ class LatentLensError(Exception):
     """
 
     def __str__(self) -> str:
-        text = super().__str__()
-        return text.replace("\r", "\\r").replace("\n", "\\n") if ("\n" in text or "\r" in text) else text
+        return super().__str__().replace("\r", "\\r").replace("\n", "\\n")

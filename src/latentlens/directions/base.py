@@ -171,7 +171,7 @@ class Directions:
         fv = meta.get("format_version")
         if not isinstance(fv, int) or isinstance(fv, bool) or not 0 <= fv <= FORMAT_VERSION:
             raise LatentLensError(
-                f"{json_path} has directions format version {fv!r}; this latentlens reads up to {FORMAT_VERSION} "
+                f"{json_path} has directions format version {fv}; this latentlens reads up to {FORMAT_VERSION} "
                 "(upgrade latentlens)"
             )
         tensors = load_tensors(tensor_path)
@@ -182,7 +182,7 @@ class Directions:
         if basis.ndim != 2 or (meta.get("n_directions"), meta.get("latent_dim")) != tuple(basis.shape):
             raise LatentLensError(
                 f"{tensor_path} and {json_path.name} disagree: basis {tuple(basis.shape)}, sidecar "
-                f"({meta.get('n_directions')!r}, {meta.get('latent_dim')!r})"
+                f"({meta.get('n_directions')}, {meta.get('latent_dim')})"
             )
         def text(key, default):
             value = meta.get(key, default)

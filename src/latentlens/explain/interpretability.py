@@ -125,13 +125,14 @@ def interpretability_index(
     rng = np.random.default_rng(random_state)
     q_rank, r_rank = _trial_ranks(trials, refs)
     per_quantile = {}
-    # one stable sort of each unit each way serves every quantile: a window [lo, hi] is a contiguous block of
-    # the sorted order. Ties (a ReLU unit's zeros) are broken by image order both ways, as in the loop version.
+    # one sort of each unit each way serves every quantile: a window [lo, hi] is a contiguous block of the
+    # sorted order. Ties (a ReLU unit's zeros) are broken by image order both ways, as in the loop version.
     rows = np.ascontiguousarray(a.numpy().T)  # (U, N), each unit contiguous
     up_all, down_all = (torch.as_tensor(order) for order in _sorted_orders(rows))
     levels = sorted({*quantiles, *(1 - q for q in quantiles)})
     gram = f @ f.T if n <= GRAM_MAX_IMAGES else None  # every distance a trial needs is then a lookup
     bounds = torch.as_tensor(np.quantile(rows, levels, axis=1))  # as np.quantile draws each unit's window
+    ranks = torch.arange(trials + trials * refs)  # the window ranks a trial reads, from either end
     for q in quantiles:
         lo, hi = bounds[levels.index(q)], bounds[levels.index(1 - q)]
         scores = torch.empty(units, dtype=torch.float64)
@@ -139,7 +140,6 @@ def interpretability_index(
         count = a.shape[0] - below - above
         if int(count.min()) < 2 * (trials + trials * refs):
             raise LatentLensError(f"quantile window {q} keeps only {int(count.min())} images for some unit")
-        ranks = torch.arange(trials + trials * refs)
         order_up = up_all.gather(1, below[:, None] + ranks[None, :]).T  # (ranks, U): window images, ascending
         order_down = down_all.gather(1, above[:, None] + ranks[None, :]).T
         perm_top = torch.as_tensor(np.stack([rng.permutation(trials) for _ in range(units)]))  # shuffled queries
