@@ -27,6 +27,20 @@ def cli():
 
 
 @pytest.fixture
+def user_models(tmp_path):
+    """The user-written models of ``tests/adapters/user_models.py``, imported, with a copy of the file in
+    ``tmp_path`` so that ``--model user_models:NAME`` works from there."""
+    import importlib
+    import shutil
+
+    source = Path(__file__).resolve().parent / "adapters" / "user_models.py"
+    shutil.copy(source, tmp_path / "user_models.py")
+    if str(source.parent) not in sys.path:
+        sys.path.insert(0, str(source.parent))
+    return importlib.import_module("user_models")
+
+
+@pytest.fixture
 def image_folder(tmp_path):
     """Twelve small RGB PNGs and a JPEG, in two sub-folders."""
     import numpy as np

@@ -37,20 +37,11 @@ def test_sfvq_option_errors(tiny_dsprites_vae, capsys):
         assert message in capsys.readouterr().err
 
 
-def test_sfvq_on_a_users_generator_and_on_a_zoo_gan(tmp_path, cli, monkeypatch):
+def test_sfvq_on_a_users_generator_and_on_a_zoo_gan(tmp_path, cli, monkeypatch, user_models):
     """A user's DCGAN through --model (prior samples, no labels) and the zoo GAN (factor scores), from the CLI."""
-    import shutil
-    import sys
-    from pathlib import Path
-
     import torch
 
-    here = Path(__file__).resolve().parents[1] / "adapters"
-    sys.path.insert(0, str(here))
-    from user_models import DCGANGenerator, seeded
-
-    shutil.copy(here / "user_models.py", tmp_path / "user_models.py")
-    torch.save(seeded(DCGANGenerator(nz=8)).state_dict(), tmp_path / "gen.pt")
+    torch.save(user_models.seeded(user_models.DCGANGenerator(nz=8)).state_dict(), tmp_path / "gen.pt")
     user = tmp_path / "user"
     done = cli("sfvq", "--model", "user_models:DCGANGenerator", "--weights", "gen.pt", "--out", user, "--bits", "3",
                "--epochs", "1", "--samples", "300", "--lines", "2", "--no-progress", cwd=tmp_path)  # fmt: skip

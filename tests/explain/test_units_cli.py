@@ -39,20 +39,11 @@ def test_units_on_recorded_activations(tmp_path, capsys):
     assert "give one of" in capsys.readouterr().err
 
 
-def test_units_of_a_users_module_from_the_cli(tmp_path, cli):
+def test_units_of_a_users_module_from_the_cli(tmp_path, cli, user_models):
     """A user's VAE (encoder/decoder attributes, no latentlens code) through --model, a named layer, dSprites."""
-    import shutil
-    import sys
-    from pathlib import Path
-
     import torch
 
-    here = Path(__file__).resolve().parents[1] / "adapters"
-    sys.path.insert(0, str(here))
-    from user_models import AttrVAE, seeded
-
-    shutil.copy(here / "user_models.py", tmp_path / "user_models.py")
-    torch.save(seeded(AttrVAE(latent=4)).state_dict(), tmp_path / "vae.pt")
+    torch.save(user_models.seeded(user_models.AttrVAE(latent=4)).state_dict(), tmp_path / "vae.pt")
     out = tmp_path / "run"
     done = cli("units", "--model", "user_models:AttrVAE", "--weights", "vae.pt", "--model-image-size", "32",
                "--layer", "encoder.2", "--images", "dsprites", "--n", "900", "--out", out, cwd=tmp_path)  # fmt: skip
