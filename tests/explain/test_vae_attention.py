@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from latentlens.errors import LatentLensError
@@ -13,6 +16,7 @@ from latentlens.explain.vae_attention import (
     attention_loop_reference,
     linear_successor,
     official_map_features,
+    upsample,
 )
 from latentlens.models import build_model
 
@@ -187,3 +191,12 @@ def test_official_map_features_single_backward_matches_sum_of_targets(vae, image
     expected = (g.mean(dim=(-2, -1), keepdim=True) * cap.activation).sum(dim=1, keepdim=True)
     torch.testing.assert_close(feats, expected, rtol=1e-9, atol=1e-12)
     assert feats.abs().max() > 0  # a map of zeros would match trivially
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 20), st.integers(1, 20), st.integers(1, 70), st.integers(1, 70), st.integers(0, 2**31 - 1))
+def test_upsample_equals_torch_bilinear_interpolation(h, w, height, width, seed):
+    """The two-matrix resize is F.interpolate(bilinear, align_corners=False) up and down, any ratio."""
+    maps = torch.randn(2, 3, h, w, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    expected = F.interpolate(maps, size=(height, width), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(upsample(maps, (height, width)), expected, rtol=0, atol=1e-12)

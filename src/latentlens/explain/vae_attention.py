@@ -251,7 +251,9 @@ def channel_weights(
             output, b_out, grad_outputs, is_grads_batched=True, create_graph=create_graph, retain_graph=retain_graph
         )
         response = constant_channel_response(conv, activation.shape[1], height, width)
-        return torch.einsum("tnohw,kohw->tnk", grad_b, response) / (height * width)
+        t, n = grad_b.shape[:2]  # one matrix product: einsum would copy grad_b into another layout first
+        alpha = grad_b.reshape(t * n, -1) @ response.reshape(response.shape[0], -1).T
+        return alpha.view(t, n, -1) / (height * width)
     (grad_a,) = torch.autograd.grad(
         output, activation, grad_outputs, is_grads_batched=True, create_graph=create_graph, retain_graph=retain_graph
     )
@@ -263,10 +265,31 @@ def combine(alpha: torch.Tensor, activation: torch.Tensor) -> torch.Tensor:
     return torch.einsum("tnc,nchw->nthw", alpha, activation)
 
 
+def bilinear_matrix(n_in: int, n_out: int, dtype=torch.float32, device=None) -> torch.Tensor:
+    """(n_out, n_in) weights of 1-d linear interpolation with half-pixel centres (``align_corners=False``,
+    source coordinates clamped at 0), so that ``R_h @ m @ R_w.T`` is ``F.interpolate(m, mode="bilinear")``."""
+    src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp_min(0)
+    lower = src.floor().long().clamp_max(n_in - 1)
+    upper = (lower + 1).clamp_max(n_in - 1)
+    frac = src - lower
+    rows = torch.arange(n_out)
+    weights = torch.zeros(n_out, n_in, dtype=torch.float64)
+    weights.index_put_((rows, lower), 1 - frac, accumulate=True)
+    weights.index_put_((rows, upper), frac, accumulate=True)
+    return weights.to(dtype=dtype, device=device)
+
+
 def upsample(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    if tuple(maps.shape[-2:]) == tuple(size):
+    """Bilinear upsampling (``align_corners=False``) of (..., h, w) maps to ``size``, as two small matrix
+    products: on a CPU several times faster than ``F.interpolate``, which also copies its output once more."""
+    (h, w), (height, width) = maps.shape[-2:], tuple(size)
+    if (h, w) == (height, width):
         return maps
-    return F.interpolate(maps, size=tuple(size), mode="bilinear", align_corners=False)
+    if not maps.is_floating_point():
+        return F.interpolate(maps, size=(height, width), mode="bilinear", align_corners=False)
+    rows = bilinear_matrix(h, height, maps.dtype, maps.device)
+    cols = bilinear_matrix(w, width, maps.dtype, maps.device)
+    return rows @ maps @ cols.T
 
 
 def minmax(maps: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -274,6 +297,12 @@ def minmax(maps: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     lo = maps.amin(dim=(-2, -1), keepdim=True)
     hi = maps.amax(dim=(-2, -1), keepdim=True)
     return (maps - lo) / (hi - lo).clamp_min(eps)
+
+
+def _cat(parts: list[torch.Tensor], dim: int = 0) -> torch.Tensor:
+    """``torch.cat`` that returns a single part as it is (a copy of the image-size maps costs as much as
+    the backward pass)."""
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=dim)
 
 
 def _auto_chunk(n: int, c: int, h: int, w: int) -> int:
@@ -398,7 +427,7 @@ class VAEAttention:
                 parts.append((g / rms).mean(dim=(-2, -1)))
             else:
                 parts.append(channel_weights(output, act, go, create_graph=create_graph, successor=succ))
-        return torch.cat(parts, dim=0)
+        return _cat(parts)
 
     def attribute(
         self,
@@ -426,9 +455,7 @@ class VAEAttention:
             for start in range(0, x.shape[0], batch_size):
                 xb = x[start : start + batch_size]
                 results.append(self._attribute_batch(xb, target, latent_dim, differentiable, chunk_size, generator))
-        maps = torch.cat([r[0] for r in results])
-        overall = torch.cat([r[1] for r in results])
-        feats = torch.cat([r[2] for r in results])
+        maps, overall, feats = (_cat([r[i] for r in results]) for i in range(3))
         basis, labels = results[0][3], results[0][4]
         if normalize:
             maps, overall = minmax(maps), minmax(overall)
@@ -450,7 +477,7 @@ class VAEAttention:
             output, cap, grad_outputs, create_graph=differentiable, chunk_size=chunk_size, full_gradient=official
         )
         act = cap.activation
-        pre = combine(alpha, act)  # (N, T, h, w)
+        pre = combine(alpha, act).contiguous()  # (N, T, h, w); upsampling a strided view ends in a copy of its output
         size = xb.shape[-2:]
         if official:
             maps = upsample(pre, size).abs()
