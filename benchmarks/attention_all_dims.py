@@ -15,9 +15,10 @@ after the last one):
   the backward of one scalar to the layer only (``forward_backward_to_layer``), the least one map needs.
 
 Every method runs once per round, in turn, for ``--repeats`` rounds (a slow spell of a shared machine then
-falls on all of them); the headline times are each method's best round, the medians are recorded beside them. ``ratio`` = captum / ours at the default layer.
+falls on all of them); the headline times are each method's best round, the medians are recorded beside them.
+``ratio`` = captum / ours at the default layer.
 
-Usage: ``python benchmarks/attention_all_dims.py [--batch 64] [--latent-dim 10] [--repeats 7]``.
+Usage: ``python benchmarks/attention_all_dims.py [--batch 64] [--latent-dim 10] [--repeats 15]``.
 Writes ``bench-results/attention_all_dims.json``.
 """
 

@@ -1,6 +1,6 @@
 """The networks of Voynov & Babenko's method (ICML 2020): the latent deformator ``A`` in its three variants,
-the LeNet-style reconstructor ``R`` and the realism discriminator of Zhang et al. (arXiv 2310.09912). The training loop and the finder are in
-:mod:`latentlens.directions.deformator`, whose docstring describes the method.
+the LeNet-style reconstructor ``R`` and the realism discriminator of Zhang et al. (arXiv 2310.09912). The
+training loop and the finder are in :mod:`latentlens.directions.deformator`, whose docstring describes the method.
 """
 
 from __future__ import annotations

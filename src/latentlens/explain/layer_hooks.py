@@ -13,7 +13,6 @@ import warnings
 from collections.abc import Iterator, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import LatentLensError
@@ -141,10 +140,8 @@ def upsample(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     (h, w), (height, width) = maps.shape[-2:], tuple(size)
     if (h, w) == (height, width):
         return maps
-    if not maps.is_floating_point():
-        return F.interpolate(maps, size=(height, width), mode="bilinear", align_corners=False)
     rows = bilinear_matrix(h, height, maps.dtype, maps.device)
-    cols = bilinear_matrix(w, width, maps.dtype, maps.device)
+    cols = rows if (w, width) == (h, height) else bilinear_matrix(w, width, maps.dtype, maps.device)
     return rows @ maps @ cols.T
 
 

@@ -158,10 +158,10 @@ def combine(alpha: torch.Tensor, activation: torch.Tensor) -> torch.Tensor:
     return torch.einsum("tnc,nchw->nthw", alpha, activation)
 
 
-def _cat(parts: list[torch.Tensor], dim: int = 0) -> torch.Tensor:
+def _cat(parts: list[torch.Tensor]) -> torch.Tensor:
     """``torch.cat`` that returns a single part as it is (a copy of the image-size maps costs as much as
     the backward pass)."""
-    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=dim)
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def _auto_chunk(n: int, c: int, h: int, w: int) -> int:
@@ -336,7 +336,7 @@ class VAEAttention:
             output, cap, grad_outputs, create_graph=differentiable, chunk_size=chunk_size, full_gradient=official
         )
         act = cap.activation
-        pre = combine(alpha, act).contiguous()  # (N, T, h, w); upsampling a strided view ends in a copy of its output
+        pre = combine(alpha, act)  # (N, T, h, w)
         size = xb.shape[-2:]
         if official:
             maps = upsample(pre, size).abs()
