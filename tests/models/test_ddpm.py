@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from latentlens.cli import main
 from latentlens.errors import LatentLensError
@@ -147,7 +149,7 @@ def test_sample_gives_images_in_unit_range():
     assert images.shape == (3, 1, 16, 16) and float(images.min()) >= 0 and float(images.max()) <= 1
 
 
-def _train(tmp_path, out, steps, resume=False):
+def _train(tmp_path, out, steps, resume=False, **kwargs):
     from latentlens.data.sources import TensorSource
     from latentlens.train.ddpm import train_ddpm
     from latentlens.train.loop import TrainSettings
@@ -155,7 +157,7 @@ def _train(tmp_path, out, steps, resume=False):
     images = (torch.rand(32, 1, 16, 16, generator=torch.Generator().manual_seed(0)) > 0.7).to(torch.uint8) * 255
     settings = TrainSettings(steps=steps, batch_size=8, lr=1e-3, checkpoint_every=3, log_every=1, progress=False)
     config = {k: v for k, v in TINY.items() if k != "image_size"}
-    return train_ddpm(TensorSource(images), tmp_path / out, settings, config, resume=resume)
+    return train_ddpm(TensorSource(images), tmp_path / out, settings, config, resume=resume, **kwargs)
 
 
 def test_training_resumes_exactly_and_saves_the_ema_weights(tmp_path):
@@ -181,6 +183,32 @@ def test_training_lowers_the_loss(tmp_path):
     assert sum(losses[-10:]) < 0.8 * sum(losses[:10])
 
 
+@given(gamma=st.floats(0.1, 3.0), k=st.floats(0.1, 10.0))
+@settings(max_examples=25, deadline=None)
+def test_p2_weight_is_choi_et_al_eq_8_and_falls_as_the_image_gets_cleaner(gamma, k):
+    from latentlens.train.ddpm import p2_weight
+
+    abar = torch.cumprod(1 - noise_schedule("linear", 1000), 0)
+    t = torch.tensor([0, 100, 300, 500, 999])
+    snr = abar[t] / (1 - abar[t])
+    weight = p2_weight(abar, t, gamma, k)
+    assert torch.allclose(weight.double(), (k + snr) ** -gamma, rtol=1e-5)
+    assert bool((weight[1:] > weight[:-1]).all())  # the noisier the step, the more it weighs
+    assert torch.equal(p2_weight(abar, t, 0.0), torch.ones(5))
+
+
+def test_p2_training_weights_the_loss_and_records_gamma_in_the_config(tmp_path):
+    from latentlens.io import read_json, read_jsonl
+
+    _train(tmp_path, "plain", 3)
+    _train(tmp_path, "p2", 3, p2_gamma=1.0)
+    plain, p2 = (read_jsonl(tmp_path / r / "log.jsonl")[0]["loss"] for r in ("plain", "p2"))
+    assert p2 < plain  # same first batch, t and noise: each image's error is scaled by a weight below 1
+    assert read_json(tmp_path / "p2" / "config.json")["objective"]["hparams"]["p2_gamma"] == 1.0
+    with pytest.raises(LatentLensError, match="p2_gamma"):
+        _train(tmp_path, "bad", 3, p2_gamma=-1.0)
+
+
 def test_cli_trains_a_ddpm_and_refuses_other_models_flags(tmp_path, capsys):
     folder = tmp_path / "imgs"
     folder.mkdir()
@@ -196,6 +224,8 @@ def test_cli_trains_a_ddpm_and_refuses_other_models_flags(tmp_path, capsys):
     assert main(["train", "ddpm", "--data", str(folder), "--beta", "4", "--out", str(tmp_path / "x")]) == 2
     assert "do not apply to the DDPM" in capsys.readouterr().err
     assert main(["train", "vae", "--data", str(folder), "--schedule", "cosine", "--out", str(tmp_path / "y")]) == 2
+    assert main(["train", "vae", "--data", str(folder), "--p2-gamma", "1", "--out", str(tmp_path / "z")]) == 2
+    assert "--p2-gamma apply to the DDPM" in capsys.readouterr().err
 
 
 def test_a_non_finite_loss_stops_training_and_names_the_last_good_checkpoint(tmp_path, monkeypatch):

@@ -37,6 +37,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--schedule", choices=["linear", "cosine"], default=None, help="DDPM noise schedule (default linear)")
     p.add_argument("--patch-size", type=int, choices=[1, 2, 4], default=None,
                    help="DDPM: pixel-unshuffle stem, the U-Net runs at image-size / patch-size (default 2 at 64 px, else 1)")
+    p.add_argument("--p2-gamma", type=non_negative_float, default=None,
+                   help="DDPM: P2 loss weight 1/(1+SNR)^gamma (Choi et al. 2022); default 0, the simple loss")  # fmt: skip
     p.add_argument("--r1-gamma", type=non_negative_float, default=None,
                    help="GAN: weight of the R1 penalty on real images (default 10; 0 = plain DCGAN)")  # fmt: skip
     p.add_argument("--beta", type=positive_float, default=None,
@@ -91,8 +93,8 @@ def run(args) -> int:
         raise LatentLensError("--classifier and --no-classifier-component apply to train diffae")
     if args.data is None:
         raise LatentLensError("--data is required: 'dsprites' or a folder of images")
-    if args.model != "ddpm" and (args.schedule is not None or args.patch_size is not None):
-        raise LatentLensError("--schedule and --patch-size apply to the DDPM")
+    if args.model != "ddpm" and (args.schedule is not None or args.patch_size is not None or args.p2_gamma is not None):
+        raise LatentLensError("--schedule, --patch-size and --p2-gamma apply to the DDPM")
     if args.model == "ddpm" and any(getattr(args, f) is not None for f in OBJECTIVE_FLAGS + ("r1_gamma",)):
         raise LatentLensError("--beta/--gamma/--ad-*/--r1-gamma do not apply to the DDPM")
     if args.model == "gan" and args.image_size != 64:
@@ -169,7 +171,7 @@ def _train_ddpm(args) -> int:
     ).validate()  # fmt: skip
     source = make_source(args.data, args.image_size, args.channels)
     ensure_writable_dir(args.out)
-    train_ddpm(source, args.out, settings, config, args.resume)
+    train_ddpm(source, args.out, settings, config, args.resume, p2_gamma=args.p2_gamma or 0.0)
     log.info("trained a DDPM for %d steps: %s", settings.steps, args.out)
     return 0
 

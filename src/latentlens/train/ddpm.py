@@ -2,6 +2,12 @@
 an exponential moving average of the weights (decay 0.999, as Ho et al.) that becomes the saved model, and
 the run-folder, resume, DDP and progress conventions of the VAE and GAN loops.
 
+Optionally the loss is reweighted per timestep by Choi et al.'s perception-prioritized weighting ("P2",
+CVPR 2022, Eq. 8): ``lambda_t = 1 / (k + SNR(t))^gamma`` with ``SNR(t) = abar_t / (1 - abar_t)``. ``gamma = 0``
+is the simple loss; ``gamma = 1`` takes weight off the nearly clean steps, where a U-Net can denoise from its
+high-resolution skips alone, and puts it on the noisy steps that decide an image's coarse content (the
+shape, its place) and that a U-Net learns through its bottleneck, h-space.
+
 ``model.safetensors`` holds the EMA weights (what sampling and every other command uses); the raw weights
 and the optimizer live in ``checkpoint.safetensors`` for ``--resume``.
 """
@@ -33,12 +39,22 @@ def ema_decay_at(step: int, decay: float) -> float:
     return min(decay, (1 + step) / (10 + step))
 
 
+def p2_weight(alphas_cumprod: torch.Tensor, t: torch.Tensor, gamma: float, k: float = 1.0) -> torch.Tensor:
+    """Choi et al.'s P2 weight ``1 / (k + SNR(t))^gamma`` per timestep in ``t`` (float32, ``(N,)``)."""
+    abar = alphas_cumprod[t]
+    return ((k + abar / (1 - abar)) ** -gamma).float()
+
+
 def train_ddpm(source, out_dir, settings: TrainSettings, model_config: dict | None = None, resume: bool = False,
-               ema_decay: float = EMA_DECAY):  # fmt: skip
-    """Train a DDPM on ``source`` (images in [0, 1]) into ``out_dir``; returns the EMA model (eval mode)."""
+               ema_decay: float = EMA_DECAY, p2_gamma: float = 0.0, p2_k: float = 1.0):  # fmt: skip
+    """Train a DDPM on ``source`` (images in [0, 1]) into ``out_dir``; returns the EMA model (eval mode).
+
+    ``p2_gamma > 0`` weights each image's loss by :func:`p2_weight` (the simple loss when 0)."""
     settings.validate()
     if not 0 <= ema_decay < 1:
         raise LatentLensError(f"ema_decay must be in [0, 1), got {ema_decay}")
+    if not 0 <= p2_gamma <= 4 or not p2_k > 0:
+        raise LatentLensError(f"p2_gamma must be in [0, 4] and p2_k positive, got {p2_gamma} and {p2_k}")
     rank, world = distributed_context()
     model_config = {"in_channels": source.channels, "image_size": source.image_size, **(model_config or {})}
     torch.manual_seed(settings.seed)
@@ -48,7 +64,7 @@ def train_ddpm(source, out_dir, settings: TrainSettings, model_config: dict | No
     config = {
         "kind": "ddpm",
         "model": model.config_dict(),
-        "objective": {"name": "eps-mse", "hparams": {"ema_decay": ema_decay}},
+        "objective": {"name": "eps-mse", "hparams": {"ema_decay": ema_decay, "p2_gamma": p2_gamma, "p2_k": p2_k}},
         "train": {**vars(settings), "data": source.name, "world_size": world},
     }
     writer = RunWriter(out_dir, config, resume, rank)
@@ -66,7 +82,10 @@ def train_ddpm(source, out_dir, settings: TrainSettings, model_config: dict | No
         x0 = images * 2 - 1
         t = torch.randint(0, model.num_timesteps, (len(x0),), generator=noise_gen).to(device)
         noise = torch.randn(x0.shape, generator=noise_gen).to(device)
-        loss = torch.nn.functional.mse_loss(net(model.noisy(x0, t, noise), t), noise)
+        errors = torch.nn.functional.mse_loss(net(model.noisy(x0, t, noise), t), noise, reduction="none").flatten(1).mean(1)
+        if p2_gamma:
+            errors = errors * p2_weight(model.alphas_cumprod, t, p2_gamma, p2_k)
+        loss = errors.mean()
         stop_if_diverged(loss, step, out_dir, bar)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
