@@ -26,6 +26,23 @@ def tiny_ddpm(seed: int = 0, dtype=torch.float64, **overrides) -> torch.nn.Modul
     return model
 
 
+@pytest.mark.parametrize("skips", ["all", "stem"])
+def test_with_stem_skips_only_the_decoder_sees_the_encoder_through_h_and_the_stem(skips):
+    model = tiny_ddpm(skip_connections=skips, channel_mult=[1, 2, 2], num_res_blocks=2)
+    x, t = torch.randn(2, 1, 16, 16, dtype=torch.float64), torch.tensor([5, 50])
+    captured = {}
+    handle = model.unet.middle.register_forward_hook(lambda m, i, out: captured.setdefault("h", out))
+    clean = model(x, t)
+    handle.remove()
+    hooks = [model.unet.middle.register_forward_hook(lambda m, i, out: captured["h"])]
+    hooks += [layer.register_forward_hook(lambda m, i, out: out + 1.0) for layer in model.unet.down]
+    perturbed = model(x, t)  # every encoder output after the stem is moved; h and the stem are not
+    for h in hooks:
+        h.remove()
+    moved = float((perturbed - clean).abs().max())
+    assert moved < 1e-12 if skips == "stem" else moved > 1e-3
+
+
 def test_schedules_follow_the_papers():
     linear = noise_schedule("linear", 1000)
     assert float(linear[0]) == pytest.approx(1e-4) and float(linear[-1]) == pytest.approx(0.02)
@@ -50,7 +67,8 @@ def test_unet_predicts_noise_of_the_image_shape_and_h_has_the_bottleneck_shape(c
 
 
 @pytest.mark.parametrize("bad", [{"image_size": 15}, {"in_channels": 2}, {"schedule": "sigmoid"},
-                                 {"channel_mult": [1, 0]}, {"base_channels": 12}])  # fmt: skip
+                                 {"channel_mult": [1, 0]}, {"base_channels": 12},
+                                 {"skip_connections": "none"}])  # fmt: skip
 def test_config_refuses_unusable_shapes(bad):
     with pytest.raises(LatentLensError):
         DDPMConfig(**{**TINY, "channel_mult": (1, 2), **bad}).validate()

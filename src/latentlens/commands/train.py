@@ -37,6 +37,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--schedule", choices=["linear", "cosine"], default=None, help="DDPM noise schedule (default linear)")
     p.add_argument("--patch-size", type=int, choices=[1, 2, 4], default=None,
                    help="DDPM: pixel-unshuffle stem, the U-Net runs at image-size / patch-size (default 2 at 64 px, else 1)")
+    p.add_argument("--skip-connections", choices=["all", "stem"], default=None,
+                   help="DDPM U-Net: all (default) or stem (only the stem's skip; the content passes through h-space)")
     p.add_argument("--p2-gamma", type=non_negative_float, default=None,
                    help="DDPM: P2 loss weight 1/(1+SNR)^gamma (Choi et al. 2022); default 0, the simple loss")  # fmt: skip
     p.add_argument("--r1-gamma", type=non_negative_float, default=None,
@@ -93,8 +95,9 @@ def run(args) -> int:
         raise LatentLensError("--classifier and --no-classifier-component apply to train diffae")
     if args.data is None:
         raise LatentLensError("--data is required: 'dsprites' or a folder of images")
-    if args.model != "ddpm" and (args.schedule is not None or args.patch_size is not None or args.p2_gamma is not None):
-        raise LatentLensError("--schedule, --patch-size and --p2-gamma apply to the DDPM")
+    ddpm_only = ("schedule", "patch_size", "p2_gamma", "skip_connections")
+    if args.model != "ddpm" and any(getattr(args, f) is not None for f in ddpm_only):
+        raise LatentLensError("--schedule, --patch-size, --skip-connections and --p2-gamma apply to the DDPM")
     if args.model == "ddpm" and any(getattr(args, f) is not None for f in OBJECTIVE_FLAGS + ("r1_gamma",)):
         raise LatentLensError("--beta/--gamma/--ad-*/--r1-gamma do not apply to the DDPM")
     if args.model == "gan" and args.image_size != 64:
@@ -162,7 +165,7 @@ def _train_ddpm(args) -> int:
         raise LatentLensError("--disc-lr and --eval-every do not apply to the DDPM")
     patch = args.patch_size or (2 if args.image_size >= 64 else 1)
     config = {"base_channels": args.width, "patch_size": patch, "image_size": args.image_size,
-              "schedule": args.schedule or "linear"}  # fmt: skip
+              "schedule": args.schedule or "linear", "skip_connections": args.skip_connections or "all"}  # fmt: skip
     DDPMConfig(**config).validate()
     settings = TrainSettings(
         steps=args.steps or 2000, batch_size=args.batch_size or 64, seed=args.seed, checkpoint_every=args.checkpoint_every,

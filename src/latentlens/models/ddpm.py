@@ -9,7 +9,9 @@ The U-Net follows Ho et al.'s layout at a CPU-sized scale: a sinusoidal timestep
 residual blocks (GroupNorm, SiLU, 3x3 convolutions, the embedding added between them), strided-convolution
 downsampling and nearest-neighbour upsampling with skip connections, and a **middle block** ResBlock ->
 self-attention -> ResBlock at the lowest resolution. Its output is Asyrp's h-space (Kwon et al., ICLR 2023):
-``DDPM.h_layer`` names it for the h-space tools. An optional pixel-unshuffle stem (``patch_size = 2``) runs the
+``DDPM.h_layer`` names it for the h-space tools. With ``skip_connections = "stem"`` only the stem's output
+(a 3x3 convolution of x_t) reaches the decoder: the image's content must pass through h, which a small U-Net
+with every skip ignores on simple data (its high-resolution skips denoise alone). An optional pixel-unshuffle stem (``patch_size = 2``) runs the
 U-Net at half the image side with 4x the channels (as ViT/DiT patchify), which makes 64x64 models
 affordable on a CPU. Images are in [0, 1] outside and in [-1, 1] inside the model.
 """
@@ -27,6 +29,7 @@ from ..errors import LatentLensError
 from ..registry import register
 
 SCHEDULES = ("linear", "cosine")
+SKIP_CONNECTIONS = ("all", "stem")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class DDPMConfig:
     schedule: str = "linear"
     groups: int = 8
     cond_dim: int = 0  # > 0: a conditioning vector (e.g. a diffusion autoencoder's z_sem) joins the time embedding
+    skip_connections: str = "all"  # "stem": only the stem's output reaches the decoder, the rest passes through h
 
     def validate(self) -> "DDPMConfig":
         if self.in_channels not in (1, 3):
@@ -55,6 +59,8 @@ class DDPMConfig:
             raise LatentLensError(f"image_size must be a multiple of {factor} for this U-Net, got {self.image_size}")
         if self.schedule not in SCHEDULES:
             raise LatentLensError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.skip_connections not in SKIP_CONNECTIONS:
+            raise LatentLensError(f"skip_connections must be one of {', '.join(SKIP_CONNECTIONS)}, got {self.skip_connections!r}")
         if self.num_timesteps < 2:
             raise LatentLensError(f"num_timesteps must be at least 2, got {self.num_timesteps}")
         widths = {self.base_channels * m for m in self.channel_mult}
@@ -161,6 +167,9 @@ class UNet(nn.Module):
                 self.down.append(nn.Conv2d(width, width, 3, stride=2, padding=1))
                 skip_widths.append(width)
         self.middle = MiddleBlock(width, self.emb_dim, config.attention_heads, g)
+        self.stem_skip_only = config.skip_connections == "stem"
+        if self.stem_skip_only:
+            skip_widths = [widths[0]] + [0] * (len(skip_widths) - 1)
         self.up = nn.ModuleList()
         for level, w in reversed(list(enumerate(widths))):
             for _ in range(config.num_res_blocks + 1):
@@ -188,7 +197,11 @@ class UNet(nn.Module):
             skips.append(h)
         h = self.middle(h, emb)
         for layer in self.up:
-            h = layer(torch.cat([h, skips.pop()], dim=1), emb) if isinstance(layer, ResBlock) else layer(h)
+            if isinstance(layer, ResBlock):
+                skip = skips.pop()
+                h = layer(h if self.stem_skip_only and skips else torch.cat([h, skip], dim=1), emb)
+            else:
+                h = layer(h)
         out = self.out(F.silu(self.out_norm(h)))
         return F.pixel_shuffle(out, self.patch_size) if self.patch_size > 1 else out
 
