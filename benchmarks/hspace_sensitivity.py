@@ -11,6 +11,11 @@ of sampled h along its first principal component, and the typical distance of a 
 ``ours`` = fraction of pixels changed by a shift of 100 along PC0 at t_edit 0.2 (Asyrp); ``reference`` = the same
 for a random direction; ``ratio`` = ours / reference.
 
+Also **bottleneck reliance** (``bottleneck_reliance`` in the JSON): 32 of the model's own samples, noised to
+t = 900 ... 100; at each t the predicted x0 with h replaced by the batch mean of h, its mean absolute change,
+divided by how much the predicted x0 differs between images (mean absolute deviation from the batch mean).
+Near 0: the decoder ignores h (its skips carry the image); near 1 or above: h decides what the image shows.
+
 Usage: ``python benchmarks/hspace_sensitivity.py [--run zoo:dsprites-ddpm] [--ddim-steps 10]``.
 Writes ``bench-results/hspace_sensitivity.json``.
 """
@@ -68,16 +73,40 @@ def main(argv: list[str] | None = None) -> int:
         results[f"{mode} t_edit {t_edit}"] = rows
         print(f"{mode} t_edit {t_edit}: " + "; ".join(
             f"{n} " + " ".join(f"{r['strength']}:{r['changed_pixels']:.4f}" for r in v) for n, v in rows.items()), flush=True)
+    reliance = bottleneck_reliance(g)
+    print("bottleneck reliance: " + " ".join(f"t={t}:{r:.3f}" for t, r in reliance.items()), flush=True)
     head = results["asyrp t_edit 0.2"]
     ours, ref = head["pc0"][-1]["changed_pixels"], head["random"][-1]["changed_pixels"]
     write_json(args.out, {
         "name": "hspace_sensitivity", "ours": ours, "reference": ref, "ratio": ours / max(ref, 1e-12),
         "unit": "fraction of pixels changed by > 0.25 under a shift of 100 h-std along PC0 (reference: a random direction)",
         "reference_name": "a random unit h-direction", "scale": scale, "settings": results,
-        "ddim_steps": args.ddim_steps, "run": args.run, "seconds": round(time.perf_counter() - began, 1),
+        "bottleneck_reliance": reliance, "ddim_steps": args.ddim_steps, "run": args.run, "seconds": round(time.perf_counter() - began, 1),
         "command": "python benchmarks/hspace_sensitivity.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     })  # fmt: skip
     return 0
+
+
+@torch.no_grad()
+def bottleneck_reliance(g, n: int = 32, timesteps=(900, 700, 500, 300, 100)) -> dict[int, float]:
+    """Change of the predicted x0 when h is replaced by its batch mean, over the predicted x0's spread."""
+    diffusion = g.diffusion
+    x0 = g.render(g.noise(torch.arange(n))) * 2 - 1
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(2), dtype=x0.dtype)
+    out = {}
+    for t in timesteps:
+        a = float(diffusion.alphas_cumprod[t])
+        x_t = a**0.5 * x0 + (1 - a) ** 0.5 * noise
+
+        def predicted_x0(eps):
+            return (x_t - (1 - a) ** 0.5 * eps) / a**0.5
+
+        plain = predicted_x0(diffusion.eps(x_t, t))
+        with diffusion.shifted(lambda h: h.mean(0, keepdim=True) - h):
+            mean_h = predicted_x0(diffusion.eps(x_t, t))
+        spread = (plain - plain.mean(0)).abs().mean()
+        out[t] = round(float((mean_h - plain).abs().mean() / spread), 4)
+    return out
 
 
 if __name__ == "__main__":
