@@ -97,13 +97,9 @@ def bottleneck_reliance(g, n: int = 32, timesteps=(900, 700, 500, 300, 100)) -> 
     for t in timesteps:
         a = float(diffusion.alphas_cumprod[t])
         x_t = a**0.5 * x0 + (1 - a) ** 0.5 * noise
-
-        def predicted_x0(eps):
-            return (x_t - (1 - a) ** 0.5 * eps) / a**0.5
-
-        plain = predicted_x0(diffusion.eps(x_t, t))
+        plain = (x_t - (1 - a) ** 0.5 * diffusion.eps(x_t, t)) / a**0.5
         with diffusion.shifted(lambda h: h.mean(0, keepdim=True) - h):
-            mean_h = predicted_x0(diffusion.eps(x_t, t))
+            mean_h = (x_t - (1 - a) ** 0.5 * diffusion.eps(x_t, t)) / a**0.5
         spread = (plain - plain.mean(0)).abs().mean()
         out[t] = round(float((mean_h - plain).abs().mean() / spread), 4)
     return out
