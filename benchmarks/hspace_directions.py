@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         "reconstructor_accuracy": {m: table[m]["rca"] for m in table},
         "chance": 1 / args.k, "table": table, "seeds": seeds, "k": args.k, "voynov_steps": args.voynov_steps,
         "ddim_steps": args.ddim_steps, "disc_weight": args.disc_weight, "seconds": round(seconds, 1),
-        "run": str(run), "command": "python benchmarks/hspace_directions.py",
+        "run": str(run), "command": " ".join(["python benchmarks/hspace_directions.py", *(argv if argv is not None else sys.argv[1:])]),
     }  # fmt: skip
     (ROOT / "bench-results" / "hspace_directions.json").write_text(json.dumps(result, indent=2))
     return 0
