@@ -63,7 +63,7 @@ def test_shipped_model_reproduces_a_recorded_metric(name):
         now = ddpm_shape_statistics(zoo.load(name), n=400, steps=recorded["ddim_steps"])
         for key in ("fraction_square", "fraction_ellipse", "fraction_heart"):
             assert now[key] == pytest.approx(recorded[key], abs=0.07), key
-        # the mean intensity varies with sprite size: the first 400 of the zoo DDPM gave 1.177 against 1.228
+        # the mean intensity varies with sprite size, so 400 samples can differ from 2,000 by several percent
         assert now["intensity_ratio"] == pytest.approx(recorded["intensity_ratio"], abs=0.08)
     else:
         pytest.fail(f"no check for score {recipe.score!r}")

@@ -61,9 +61,10 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "dsprites-ddpm", "ddpm", "dsprites",
-            "DDPM (U-Net, base 32, 4x4x64 h-space, linear schedule) on dSprites, 64x64; the h-space tools' model",
+            "DDPM (U-Net, base 32, 4x4x64 h-space, only the stem's skip, P2 loss weight, linear schedule) on "
+            "dSprites, 64x64; the h-space tools' model",
             ("train", "ddpm", "--data", "dsprites", "--seed", "0", "--steps", "8000", "--lr", "5e-4",
-             "--lr-schedule", "cosine", "--warmup-steps", "500"),
+             "--lr-schedule", "cosine", "--warmup-steps", "500", "--p2-gamma", "1", "--skip-connections", "stem"),
             "ddpm_shapes",
         ),
         Recipe(
