@@ -11,9 +11,9 @@ downsampling and nearest-neighbour upsampling with skip connections, and a **mid
 self-attention -> ResBlock at the lowest resolution. Its output is Asyrp's h-space (Kwon et al., ICLR 2023):
 ``DDPM.h_layer`` names it for the h-space tools. With ``skip_connections = "stem"`` only the stem's output
 (a 3x3 convolution of x_t) reaches the decoder: the image's content must pass through h, which a small U-Net
-with every skip ignores on simple data (its high-resolution skips denoise alone). An optional pixel-unshuffle stem (``patch_size = 2``) runs the
-U-Net at half the image side with 4x the channels (as ViT/DiT patchify), which makes 64x64 models
-affordable on a CPU. Images are in [0, 1] outside and in [-1, 1] inside the model.
+with every skip ignores on simple data (its high-resolution skips denoise alone). An optional
+pixel-unshuffle stem (``patch_size = 2``) runs the U-Net at half the image side with 4x the channels (as
+ViT/DiT patchify), which makes 64x64 models affordable on a CPU. Images are in [0, 1] outside and in [-1, 1] inside the model.
 """
 
 from __future__ import annotations
