@@ -103,3 +103,26 @@ def test_export_never_overwrites_a_run_in_progress(tiny_zoo, tmp_path):
     with pytest.raises(LatentLensError, match="another run"):
         zoo.export("dsprites-betavae", busy)
     assert (busy / "config.json").read_text() == '{"kind": "vae", "model": {}}'
+
+
+def test_train_records_where_it_trained_and_keeps_it_when_scored_elsewhere(tmp_path, monkeypatch):
+    """A model trained on one machine (``--device``) and scored on another keeps the training machine,
+    command and commit in its provenance."""
+    from latentlens.zoo.recipes import Recipe
+
+    tiny = Recipe("dsprites-betavae", "vae", "dsprites", "tiny",
+                  ("train", "vae", "--data", "dsprites", "--steps", "2", "--batch-size", "4"), "disentanglement")  # fmt: skip
+    monkeypatch.setattr(zoo, "get_recipe", lambda name: tiny)
+    monkeypatch.setattr(zoo, "score", lambda *args, **kwargs: {"mig": 0.25})
+    monkeypatch.setattr(zoo, "machine", lambda: {"device": "trainer-gpu"})
+    monkeypatch.setattr(zoo, "_git_commit", lambda: "abc123")
+    out = tmp_path / "run"
+    first = zoo.train("dsprites-betavae", out, progress=False, device="auto")
+    assert first["command"] == "latentlens train vae --data dsprites --steps 2 --batch-size 4 --out OUT --device auto"
+    assert first["machine"] == {"device": "trainer-gpu"} and first["commit"] == "abc123"
+    (out / "provenance.json").unlink()
+    monkeypatch.setattr(zoo, "machine", lambda: {"device": "scoring-laptop"})
+    monkeypatch.setattr(zoo, "_git_commit", lambda: "def456")
+    again = zoo.train("dsprites-betavae", out, progress=False)  # already trained: only scored here
+    assert again["machine"] == {"device": "trainer-gpu"} and again["commit"] == "abc123"
+    assert again["metrics"] == {"mig": 0.25} and "resumed_on" not in again

@@ -34,6 +34,7 @@ def add_parser(subparsers) -> None:
     tr.add_argument("name")
     tr.add_argument("--out", required=True)
     tr.add_argument("--preset", default="fast", choices=["fast", "reference"], help="metrics preset for VAEs")
+    tr.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto: where it trains (recorded)")
     tr.add_argument("--no-progress", action="store_true")
     tr.set_defaults(func=run_train)
 
@@ -77,6 +78,6 @@ def run_export(args) -> int:
 def run_train(args) -> int:
     from .. import zoo
 
-    provenance = zoo.train(args.name, args.out, preset=args.preset, progress=not args.no_progress)
+    provenance = zoo.train(args.name, args.out, preset=args.preset, progress=not args.no_progress, device=args.device)
     log.info("trained %s in %s s: %s", args.name, provenance["wall_time_s"], _headline(provenance["metrics"]))
     return 0

@@ -110,7 +110,11 @@ def resolve_run(spec: str | os.PathLike) -> Path:
 
 
 def _git_commit() -> str:
+    """HEAD of the checkout latentlens runs from (``-dirty`` with uncommitted changes); in a copy without
+    ``.git`` (a tree sent to another machine), ``$LATENTLENS_COMMIT`` or ``unknown``."""
     root = Path(__file__).resolve().parents[3]
+    if not (root / ".git").exists():
+        return os.environ.get("LATENTLENS_COMMIT", "unknown")
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
@@ -132,42 +136,63 @@ def machine() -> dict:
             "device": device}  # fmt: skip
 
 
-def train(name: str, out: str | os.PathLike, preset: str = "fast", progress: bool = True) -> dict:
+TRAINING_RECORD = "zoo_training.json"  # the command, commit and machine of the training, written when it starts
+
+
+def train(name: str, out: str | os.PathLike, preset: str = "fast", progress: bool = True, device: str = "cpu") -> dict:
     """Reproduce zoo model ``name`` in ``out`` with its recorded command, score it, write ``provenance.json``.
 
-    An interrupted run resumes when called again. Returns the provenance. ``preset`` is the metrics preset of
-    a VAE's scoring (``fast`` or ``reference``).
+    ``device`` (``cpu``, ``cuda``, ...) is passed on to the training command. The command, commit and
+    machine are recorded in ``out/zoo_training.json`` when training starts, so a run trained on one machine
+    (a GPU) and scored or resumed on another keeps the record of where it was trained. An interrupted run
+    resumes when called again. Returns the provenance. ``preset`` is the metrics preset of a VAE's scoring
+    (``fast`` or ``reference``).
     """
     from ..cli import main as cli_main
 
     recipe = get_recipe(name)
     out = Path(out)
-    commit = _git_commit()  # the code that trains it, read before training starts
     argv = recipe.argv(str(out))
-    if not progress:
-        argv.append("--no-progress")
-    if (out / "checkpoint.safetensors").is_file() and not (out / "train_summary.json").is_file():
-        argv.append("--resume")
+    if device != "cpu":
+        argv += ["--device", device]
     if (out / "config.json").is_file():
         existing = read_json(out / "config.json")
         if existing.get("kind") not in (recipe.kind, "factor-predictor") or existing.get("train", {}).get("data") not in (
             None, recipe.data
         ):
             raise LatentLensError(f"{out} holds another run ({existing.get('kind')}); choose a new --out")
+    record_path = out / TRAINING_RECORD
     if not (out / "train_summary.json").is_file():
+        resuming = (out / "checkpoint.safetensors").is_file()
+        command = "latentlens " + " ".join(a if a != str(out) else "OUT" for a in argv)
+        record = read_json(record_path) if resuming and record_path.is_file() else {}
+        sessions = [*record.get("sessions", []), {"command": command, "machine": machine(),
+                                                  "started": time.strftime("%Y-%m-%d %H:%M")}]  # fmt: skip
+        # the code that trains it, read before training starts
+        write_json(record_path, {"command": record.get("command", command), "commit": record.get("commit", _git_commit()),
+                                 "sessions": sessions})  # fmt: skip
+        if not progress:
+            argv.append("--no-progress")
+        if resuming:
+            argv.append("--resume")
         began = time.perf_counter()
         code = cli_main(argv)
         if code != 0:
             raise LatentLensError(f"training zoo model {name} failed (exit {code})")
         log.info("trained %s in %.0f s", name, time.perf_counter() - began)
     summary = read_json(out / "train_summary.json")
+    record = read_json(record_path) if record_path.is_file() else {}
+    sessions = record.get("sessions") or [{"machine": machine()}]
     metrics = score(recipe, out, preset, progress)
     provenance = {
         "name": recipe.name, "kind": recipe.kind, "data": recipe.data, "description": recipe.description,
-        "command": "latentlens " + " ".join(recipe.argv("OUT")), "commit": commit,
-        "steps": summary.get("steps"), "wall_time_s": summary.get("seconds"), "machine": machine(),
-        "trained_at": time.strftime("%Y-%m-%d"), "metrics": metrics,
+        "command": record.get("command", "latentlens " + " ".join(recipe.argv("OUT"))),
+        "commit": record.get("commit", _git_commit()), "steps": summary.get("steps"),
+        "wall_time_s": summary.get("seconds"), "machine": sessions[0]["machine"],
+        "trained_at": sessions[0].get("started", time.strftime("%Y-%m-%d"))[:10], "metrics": metrics,
     }  # fmt: skip
+    if len(sessions) > 1:
+        provenance["resumed_on"] = [s["machine"] for s in sessions[1:]]
     write_json(out / "provenance.json", provenance)
     return provenance
 

@@ -54,6 +54,14 @@ RECIPES: dict[str, Recipe] = {
             "disentanglement",
         ),
         Recipe(
+            "dsprites-ad-factorvae", "vae", "dsprites",
+            "AD-FactorVAE (FactorVAE gamma 35 + attention disentanglement, lambda 40) on dSprites, the FactorVAE's "
+            "fast recipe and 40k steps",
+            (*_VAE, "--objective", "ad-factorvae", "--gamma", "35", "--ad-lambda", "40", "--disc-lr", "1e-4",
+             "--steps", "40000"),
+            "disentanglement",
+        ),
+        Recipe(
             "dsprites-gan", "gan", "dsprites",
             "DCGAN (width 16) with the R1 penalty (gamma 10) on dSprites, 64x64, latent 10",
             ("train", "gan", "--data", "dsprites", "--seed", "0", "--width", "16", "--steps", "10000"),
