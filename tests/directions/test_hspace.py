@@ -195,6 +195,39 @@ def test_h_space_generator_keeps_each_rows_noise_and_refuses_far_latents():
         gen(z + 1e3 * direction)
 
 
+def test_shifted_keeps_each_rows_noise_for_shifts_the_nearest_rule_refuses():
+    from latentlens.directions.generators import shifted_images
+
+    gen = HSpaceGenerator(tiny_ddpm(), steps=4, n_calibration=16)
+    z = gen.sample_latents(3, torch.Generator().manual_seed(0))
+    direction = torch.zeros(gen.latent_dim)
+    direction[5] = 1.0
+    small = (2 * direction).expand(3, -1)
+    assert torch.allclose(gen.shifted(z, small), gen(z + small), atol=1e-6)  # where both apply they agree
+    large = (1e3 * direction).expand(3, -1)
+    with pytest.raises(LatentLensError, match="not near"):
+        gen(z + large)
+    images = shifted_images(gen, z, large)  # what the finders and scorers call
+    own_noise = gen.render(gen.noise(gen._anchor_seed[-3:]), (large * gen.h_scale).reshape(3, *gen.h_shape))
+    assert torch.allclose(images, own_noise, atol=1e-6)
+    assert not torch.allclose(images, gen(z), atol=1e-3)
+    with pytest.raises(LatentLensError, match="shape"):
+        gen.shifted(z, large[:2])
+
+
+def test_voynov_trains_h_directions_with_shifts_far_past_the_sampled_latents():
+    from latentlens.directions import build_finder
+
+    gen = HSpaceGenerator(tiny_ddpm(), steps=3, n_calibration=16)
+    z = gen.sample_latents(8, torch.Generator().manual_seed(1))
+    spacing = float(torch.cdist(z, z).add(torch.eye(8) * 1e9).min())
+    voynov = build_finder("voynov", n_directions=2, deformator="proj", init="random", n_steps=2, batch_size=4, n_eval=8,
+                          lr=1e-3, shift_scale=2 * spacing, min_shift=spacing, random_state=0)  # fmt: skip
+    torch.manual_seed(0)
+    voynov.fit(gen)  # every shift is at least the distance between two sampled latents
+    assert voynov.directions_.basis.shape == (2, gen.latent_dim) and voynov.history_[-1]["step"] == 2
+
+
 def test_h_space_generator_passes_gradients_through_the_chain_like_autograd():
     model = tiny_ddpm(torch.float64)
     gen = HSpaceGenerator(model, steps=6, n_calibration=16)

@@ -31,7 +31,7 @@ import torch
 from .. import __version__
 from ..errors import LatentLensError
 from ..io import atomic_write_text, load_tensors, save_tensors
-from .generators import as_generator, model_hash
+from .generators import as_generator, model_hash, shifted_images
 
 FORMAT_VERSION = 1
 _TENSOR_KEYS = ("basis", "scales", "scores")
@@ -109,8 +109,9 @@ class Directions:
         (columns), as one ``(N * len(alphas), C, H, W)`` tensor in row-major order (one batched call)."""
         gen = as_generator(generator)
         alphas = torch.as_tensor(list(alphas), dtype=torch.float32)
-        zz = z[:, None, :] + alphas[None, :, None] * (self.scales[k] * self.basis[k])[None, None, :]
-        return gen(zz.reshape(-1, z.shape[1])).float()
+        shifts = alphas[:, None] * (self.scales[k] * self.basis[k])[None, :]
+        rows = z[:, None, :].expand(-1, len(alphas), -1).reshape(-1, z.shape[1])
+        return shifted_images(gen, rows, shifts.repeat(len(z), 1).to(rows.dtype)).float()
 
     def subset(self, index) -> "Directions":
         """A new artifact with the directions ``index`` (list of ints), in that order."""

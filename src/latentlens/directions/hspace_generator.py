@@ -11,7 +11,10 @@ of this generator, and the Voynov & Babenko trainer on it is the method of Zhang
 K global h-directions and a reconstructor trained through the whole DDIM chain. When autograd is on, the
 chain runs with step-level checkpointing (:func:`~latentlens.directions.checkpointed_chain.checkpointed_chain`),
 so its memory is that of one step. A latent far from every sampled one (more than half-way to the
-second-nearest) is refused: h-space latents are sampled points plus shifts.
+second-nearest) is refused: h-space latents are sampled points plus shifts. Shifts of any size go through
+:meth:`HSpaceGenerator.shifted` (``G.shifted(z, delta)``, the form every finder and scorer uses via
+:func:`~latentlens.directions.generators.shifted_images`), which takes the noise from the sampled latent ``z``
+itself instead of finding it again by nearest neighbour.
 """
 
 from __future__ import annotations
@@ -93,11 +96,22 @@ class HSpaceGenerator:
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1]: each row's nearest sampled noise, with h shifted by ``s (z - u)``."""
+        return self._edited(z, torch.zeros_like(z))
+
+    def shifted(self, z: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        """Images of the sampled latents ``z`` shifted by ``delta`` (same shape): each row keeps the noise of
+        its own ``z`` however large the shift, where ``G(z + delta)`` must find that noise again by nearest
+        neighbour and refuses shifts past half the distance to the next sampled latent."""
+        if delta.shape != z.shape:
+            raise LatentLensError(f"the shift must have the latents' shape {tuple(z.shape)}, got {tuple(delta.shape)}")
+        return self._edited(z, delta)
+
+    def _edited(self, z: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise LatentLensError(f"latents must have shape (N, {self.latent_dim}), got {tuple(z.shape)}")
         index = self._nearest(z.detach().float().cpu())
         x_T = self.noise(self._anchor_seed[index])
-        shift = (z - self._anchor_u[index].to(z.device, z.dtype)) * self.h_scale
+        shift = ((z - self._anchor_u[index].to(z.device, z.dtype)) + delta) * self.h_scale
         return self.render(x_T, shift.view(len(z), *self.h_shape))
 
     def render(self, x_T: torch.Tensor, delta_h: torch.Tensor | None = None) -> torch.Tensor:
@@ -153,8 +167,9 @@ class HSpaceGenerator:
                     raise LatentLensError(
                         "an h-space latent is not near any sampled latent (shift too large: "
                         f"{float(best.values[far][0, 0]):.1f} vs {float(best.values[far][0, 1]):.1f} to the next); "
-                        f"use latents from sample_latents plus shifts of moderate size (sampled latents of this "
-                        f"{self.latent_dim}-d h-space lie about {(2 * self.latent_dim) ** 0.5:.0f} apart)"
+                        f"use latents from sample_latents plus shifts of moderate size, or shifted(z, delta) for larger "
+                        f"ones (sampled latents of this {self.latent_dim}-d h-space lie about "
+                        f"{(2 * self.latent_dim) ** 0.5:.0f} apart)"
                     )
         return index
 

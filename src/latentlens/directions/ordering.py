@@ -31,13 +31,15 @@ def image_effect(
     basis = torch.as_tensor(basis, dtype=torch.float32)
     k, d = basis.shape
     z = generator.sample_latents(n_samples, torch.Generator().manual_seed(seed + 7919)).float()
+    from .generators import shifted_images
+
     signs = torch.tensor([1.0, -1.0])
-    latents = z[:, None, None, :] + step * signs[None, None, :, None] * basis[None, :, None, :]  # (n, K, 2, D)
-    latents = latents.reshape(-1, d)
+    shifts = (step * signs[None, None, :, None] * basis[None, :, None, :]).expand(n_samples, k, 2, d).reshape(-1, d)
+    rows = z.repeat_interleave(2 * k, dim=0)  # (n, K, 2) rows
     out = torch.empty(n_samples * k)
     pairs = batch_size // 2 * 2
-    for start in range(0, latents.shape[0], pairs):
-        imgs = generator(latents[start : start + pairs]).float()
+    for start in range(0, rows.shape[0], pairs):
+        imgs = shifted_images(generator, rows[start : start + pairs], shifts[start : start + pairs]).float()
         diff = imgs[0::2] - imgs[1::2]
         out[start // 2 : start // 2 + diff.shape[0]] = diff.pow(2).flatten(1).mean(1).sqrt()
     return out.view(n_samples, k).mean(0) / (2 * step)

@@ -19,12 +19,14 @@ import torch
 @torch.inference_mode()
 def _changes(generator, basis: torch.Tensor, z: torch.Tensor, amplitudes, batch_size: int) -> list[torch.Tensor]:
     """Image changes ``G(z + a d_k) - G(z)`` for each amplitude: ``(K, n, pixels)`` per amplitude."""
+    from ..directions.generators import shifted_images
+
     k, n = len(basis), len(z)
-    rows = [z]
-    for a in amplitudes:
-        rows.append((z[None] + a * basis[:, None]).reshape(k * n, -1))
-    latents = torch.cat(rows)
-    images = torch.cat([generator(latents[s : s + batch_size]).float().cpu() for s in range(0, len(latents), batch_size)])
+    shifts = [torch.zeros_like(z)] + [(a * basis[:, None]).expand(k, n, -1).reshape(k * n, -1) for a in amplitudes]
+    shifts = torch.cat(shifts).to(z.dtype)
+    rows = z.repeat(1 + k * len(amplitudes), 1)
+    images = torch.cat([shifted_images(generator, rows[s : s + batch_size], shifts[s : s + batch_size]).float().cpu()
+                        for s in range(0, len(rows), batch_size)])  # fmt: skip
     base = images[:n].flatten(1)
     out = []
     for i in range(len(amplitudes)):

@@ -57,16 +57,18 @@ def factor_effects(
     reference: torch.Tensor | None = None, random_state: int = 0, batch_size: int = 512,
 ) -> torch.Tensor:  # fmt: skip
     """``(K, 5)`` mean normalised change of each dSprites factor between ``G(z - a d_k)`` and ``G(z + a d_k)``."""
-    from ..directions.generators import as_generator
+    from ..directions.generators import as_generator, shifted_images
 
     gen = as_generator(generator)
     basis = torch.as_tensor(getattr(directions, "basis", directions), dtype=torch.float32)
     basis = basis / basis.norm(dim=1, keepdim=True).clamp_min(1e-12)
     k, d = basis.shape
     z = gen.sample_latents(n_samples, torch.Generator().manual_seed(random_state + 4242)).float()
-    lat = z[:, None, None, :] + amplitude * torch.tensor([-1.0, 1.0])[None, None, :, None] * basis[None, :, None, :]
-    lat = lat.reshape(-1, d)  # (n, K, 2) rows
-    imgs = torch.cat([gen(lat[s : s + batch_size]).float().cpu() for s in range(0, len(lat), batch_size)])
+    shifts = amplitude * torch.tensor([-1.0, 1.0])[None, None, :, None] * basis[None, :, None, :]
+    shifts = shifts.expand(n_samples, k, 2, d).reshape(-1, d)  # (n, K, 2) rows
+    rows = z.repeat_interleave(2 * k, dim=0)
+    imgs = torch.cat([shifted_images(gen, rows[s : s + batch_size], shifts[s : s + batch_size]).float().cpu()
+                      for s in range(0, len(rows), batch_size)])  # fmt: skip
     p = predictor.predict(imgs)
     p0 = {key: v[0::2] for key, v in p.items()}
     p1 = {key: v[1::2] for key, v in p.items()}
