@@ -12,11 +12,12 @@ and scores each direction set alike: **reconstructor accuracy** (a fresh reconst
 apart from image pairs, chance 1/K; aim >= 0.8), **homogeneity** (mean cosine of one direction's x_0 changes on
 different x_T, and its gain over random h-directions; aim >= 0.2), **linearity** (change at 2 eps over change at
 eps; aim within [1.6, 2.4]) and **factor alignment** with the dSprites factor predictor (factors controlled at
-purity >= 0.7). Shifts are in standard deviations of h: training eps ~ U[-6, 6], |eps| >= 0.5; traversals and
-the scores use +-strength (6) and strength / 2.
+purity >= 0.7). Shifts are in standard deviations of h: training eps ~ U[-S, S], |eps| >= S / 12; traversals and
+the scores use +-S and S / 2, with S = ``--strength`` (default 6).
 
 ``ratio`` = learned (no D) / random reconstructor accuracy, mean over seeds.
-Usage: ``python benchmarks/hspace_directions.py [--seeds 0,1,2] [--voynov-steps 200] [--ddim-steps 10]``.
+Usage: ``python benchmarks/hspace_directions.py [--seeds 0,1,2] [--voynov-steps 200] [--ddim-steps 10]
+[--strength 6] [--no-discriminator]``.
 Writes ``bench-results/hspace_directions.json`` (``reconstructor_accuracy`` per method and seed) and the
 artifacts and pictures under ``bench-results/hspace_directions/``.
 """
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--voynov-steps", type=int, default=200)
     parser.add_argument("--ddim-steps", type=int, default=10)
     parser.add_argument("--disc-weight", type=float, default=0.1)
+    parser.add_argument("--strength", type=float, default=6.0, help="largest shift, in standard deviations of h")
+    parser.add_argument("--no-discriminator", action="store_true", help="skip the voynov+D runs")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     from latentlens.workflows.discover import discover
@@ -53,14 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     out = ROOT / "bench-results" / "hspace_directions"
     shutil.rmtree(out, ignore_errors=True)
-    hspace = {"steps": args.ddim_steps}
+    hspace = {"steps": args.ddim_steps, "strength": args.strength}
     common = {"k": args.k, "seeds": seeds, "steps": args.voynov_steps, "hspace": hspace, "device": args.device,
               "data": "dsprites", "force": True}  # fmt: skip
     began = time.perf_counter()
     results = discover(run, ["voynov", "pca", "random"], out=out / "plain", **common)
-    with_d = discover(run, ["voynov"], out=out / "with_discriminator",
-                      finder_params={"voynov": {"discriminator_weight": args.disc_weight}}, **common)  # fmt: skip
-    results["voynov+D"] = with_d["voynov"]
+    if not args.no_discriminator:
+        with_d = discover(run, ["voynov"], out=out / "with_discriminator",
+                          finder_params={"voynov": {"discriminator_weight": args.disc_weight}}, **common)  # fmt: skip
+        results["voynov+D"] = with_d["voynov"]
     seconds = time.perf_counter() - began
     table = {}
     for method, entry in results.items():
@@ -78,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         "ours": learned, "reference": random, "ratio": learned / random if random else None,
         "reconstructor_accuracy": {m: table[m]["rca"] for m in table},
         "chance": 1 / args.k, "table": table, "seeds": seeds, "k": args.k, "voynov_steps": args.voynov_steps,
-        "ddim_steps": args.ddim_steps, "disc_weight": args.disc_weight, "seconds": round(seconds, 1),
+        "ddim_steps": args.ddim_steps, "strength": args.strength,
+        "disc_weight": None if args.no_discriminator else args.disc_weight, "seconds": round(seconds, 1),
         "run": str(run), "command": " ".join(["python benchmarks/hspace_directions.py", *(argv if argv is not None else sys.argv[1:])]),
     }  # fmt: skip
     (ROOT / "bench-results" / "hspace_directions.json").write_text(json.dumps(result, indent=2))

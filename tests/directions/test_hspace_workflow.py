@@ -57,6 +57,24 @@ def test_discover_in_h_space_writes_artifacts_measures_and_pictures(ddpm_run):
     assert metrics["latent_space"] == "h" and metrics["hspace"]["steps"] == 2
 
 
+def test_strength_sets_the_shifts_voynov_trains_and_rca_scores_on(ddpm_run, tmp_path, monkeypatch):
+    import latentlens.directions.deformator as deformator
+    from latentlens.workflows.discover import discover
+
+    seen = []
+    original = deformator.sample_shifts
+
+    def spy(n, k, shift_scale, min_shift, gen):
+        seen.append((shift_scale, min_shift))
+        return original(n, k, shift_scale, min_shift, gen)
+
+    monkeypatch.setattr(deformator, "sample_shifts", spy)
+    run, _ = ddpm_run
+    discover(run, ["voynov"], k=2, steps=2, out=tmp_path / "strong", hspace={"steps": 2, "strength": 24.0},
+             eval_params=FAST_EVAL)  # fmt: skip
+    assert len(seen) >= 4 and set(seen) == {(24.0, 2.0)}  # training, its evaluation and RCA alike
+
+
 def test_discover_refuses_what_does_not_apply_to_h_space(ddpm_run):
     from latentlens.workflows.discover import discover
 

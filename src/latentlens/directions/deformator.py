@@ -53,7 +53,7 @@ from torch import nn
 from ..errors import LatentLensError
 from ..registry import register
 from .base import DirectionFinder, torch_generator
-from .generators import frozen, shifted_images
+from .generators import frozen, shifted_images, shifted_pair
 from .shift_networks import (
     LinearDeformator,
     Reconstructor,
@@ -65,11 +65,6 @@ log = logging.getLogger(__name__)
 VOYNOV_INITS = ("auto", "identity", "random", "sefa", "ganspace")
 ORTHOGONALITY = ("none", "nog", "olr")
 
-
-
-def _pair(generator, z: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``G(z)`` and ``G(z + shift)`` from one batched call."""
-    return shifted_images(generator, torch.cat([z, z]), torch.cat([torch.zeros_like(shift), shift])).chunk(2)
 
 def sample_shifts(n: int, k: int, shift_scale: float, min_shift: float, gen: torch.Generator):
     """Direction indices ``U{0..K-1}`` and shifts ``shift_scale * U[-1, 1]`` with ``|eps| >= min_shift``."""
@@ -184,9 +179,9 @@ def train_shift_model(
             idx, eps = (t.to(device) for t in sample_shifts(batch_size, k, shift_scale, min_shift, gen))
             if not train_deformator:
                 with torch.no_grad():  # nothing upstream learns: one batched forward without autograd
-                    x0, x1 = _pair(generator, z, deformator(idx, eps))
+                    x0, x1 = shifted_pair(generator, z, deformator(idx, eps))
             elif pair_forward == "batched":  # one forward of 2B latents; autograd spans both halves
-                x0, x1 = _pair(generator, z, deformator(idx, eps))
+                x0, x1 = shifted_pair(generator, z, deformator(idx, eps))
             else:  # "split": G(z) needs no gradient, so only the shifted half is back-propagated
                 with torch.no_grad():
                     x0 = generator(z)
@@ -246,7 +241,7 @@ def evaluate_reconstructor(
         b = min(batch_size, n_samples - start)
         z = generator.sample_latents(b, gen).float().to(device)
         idx, eps = (t.to(device) for t in sample_shifts(b, k, shift_scale, min_shift, gen))
-        x0, x1 = _pair(generator, z, deformator(idx, eps))
+        x0, x1 = shifted_pair(generator, z, deformator(idx, eps))
         logits, eps_hat = reconstructor(x0, x1)
         hit, idx, eps, eps_hat = (logits.argmax(1) == idx).float().cpu(), idx.cpu(), eps.cpu(), eps_hat.cpu()
         correct.index_add_(0, idx, hit)

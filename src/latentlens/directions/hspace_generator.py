@@ -5,8 +5,8 @@ h_T is the middle block's output at the first DDIM step, ``mu`` its mean and ``s
 deviation per coordinate over calibration noises (so a shift of 1 along a unit direction is about one
 standard deviation of h). ``sample_latents(n)`` draws n noises x_T and returns their u. An image for a latent
 ``z`` comes from the noise of the sampled latent nearest to it, edited by the global shift
-``dh = s (z - u)``: every row of ``G(z)``, ``G(z + eps d)``, ``G(z - a d)`` ... keeps its own x_T, which is how
-every finder and scorer of the toolkit calls a generator. So "PCA of sampled h" is GANSpace's latent PCA
+``dh = s (z - u)``: every row of ``G(z)``, ``G(z + eps d)``, ``G(z - a d)`` ... keeps its own x_T, as every
+finder and scorer of the toolkit expects. So "PCA of sampled h" is GANSpace's latent PCA
 of this generator, and the Voynov & Babenko trainer on it is the method of Zhang et al. (arXiv 2310.09912):
 K global h-directions and a reconstructor trained through the whole DDIM chain. When autograd is on, the
 chain runs with step-level checkpointing (:func:`~latentlens.directions.checkpointed_chain.checkpointed_chain`),

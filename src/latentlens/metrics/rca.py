@@ -18,6 +18,7 @@ import torch.nn.functional as F
 @torch.inference_mode()
 def _shift_pairs(generator, basis, n, shift_scale, min_shift, size, seed, batch_size=250):
     from ..directions.deformator import sample_shifts
+    from ..directions.generators import shifted_pair
 
     gen = torch.Generator().manual_seed(seed)
     k = basis.shape[0]
@@ -26,7 +27,7 @@ def _shift_pairs(generator, basis, n, shift_scale, min_shift, size, seed, batch_
         b = min(batch_size, n - start)
         z = generator.sample_latents(b, gen).float()
         idx, eps = sample_shifts(b, k, shift_scale, min_shift, gen)
-        imgs = generator(torch.cat([z, z + eps[:, None] * basis[idx]])).float().cpu()  # the reconstructor trains on CPU
+        imgs = torch.cat(shifted_pair(generator, z, eps[:, None] * basis[idx])).float().cpu()  # the reconstructor trains on CPU
         if imgs.shape[-1] != size:
             imgs = F.interpolate(imgs, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         x0, x1 = imgs.chunk(2)

@@ -38,7 +38,8 @@ def discover(
     ``output_range``; ``out`` is then required). ``data="dsprites"`` declares that a model draws dSprites,
     which turns on factor alignment. ``space="h"`` (the default for a DDPM run) works in the diffusion model's
     h-space (:class:`~latentlens.directions.hspace_generator.HSpaceGenerator`; ``hspace`` sets its DDIM
-    ``steps``, ``t_edit``, ``mode`` and the traversal ``strength`` s, so pictures show shifts in [-s, s]):
+    ``steps``, ``t_edit``, ``mode`` and the ``strength`` s: pictures show shifts in [-s, s], Voynov trains and
+    RCA scores on shifts up to s):
     methods ``pca`` (PCA of sampled h), ``voynov`` (Zhang et al.'s global directions trained through the chain)
     and ``random``; edit homogeneity and linearity are measured too. Returns the ``metrics.json`` entries of these methods. A method
     already in ``metrics.json`` with the same setup (k, seeds, steps, evaluation, latents, parameters,
@@ -66,8 +67,11 @@ def discover(
             raise LatentLensError(f"method {unknown[0]!r} does not apply to h-space (use {', '.join(H_METHODS)})")
         generator = HSpaceGenerator(model, steps=int(hspace["steps"]), t_edit=float(hspace["t_edit"]),
                                     mode=hspace["mode"], **diffusion_options(config, model))  # fmt: skip
-        eval_params = {**H_EVAL, "alignment": {"amplitude": hspace["strength"] / 2},
-                       "consistency": {"amplitude": hspace["strength"] / 2}, **(eval_params or {})}  # fmt: skip
+        strength = float(hspace["strength"])  # RCA's shifts span what the traversals show, as Voynov's training does
+        defaults = {"rca": {**H_EVAL["rca"], "shift_scale": strength, "min_shift": strength / 12},
+                    "alignment": {"amplitude": strength / 2}, "consistency": {"amplitude": strength / 2}}
+        eval_params = {**defaults, **{key: {**defaults[key], **value} if key in defaults and isinstance(value, dict)
+                                      else value for key, value in (eval_params or {}).items()}}  # fmt: skip
     else:
         generator = _generator(model, config, latents)
     if k is not None and k > generator.latent_dim:
@@ -93,6 +97,8 @@ def discover(
         for i, seed in enumerate(seeds):
             params = dict(finder_params or {}).get(method, {})
             name, defaults = H_METHODS[method] if hspace is not None else (method, {})
+            if hspace is not None and name == "voynov":  # trained on the shifts the traversals show
+                defaults = {**defaults, "shift_scale": float(hspace["strength"]), "min_shift": float(hspace["strength"]) / 12}
             kwargs = {"n_directions": k, "random_state": seed, "show_progress": show_progress, **defaults, **params}
             if steps is not None:
                 kwargs["n_steps"] = steps
