@@ -196,7 +196,7 @@ def test_h_space_generator_keeps_each_rows_noise_and_refuses_far_latents():
 
 
 def test_shifted_keeps_each_rows_noise_for_shifts_the_nearest_rule_refuses():
-    from latentlens.directions.generators import shifted_images
+    from latentlens.directions.base import shifted_images
 
     gen = HSpaceGenerator(tiny_ddpm(), steps=4, n_calibration=16)
     z = gen.sample_latents(3, torch.Generator().manual_seed(0))

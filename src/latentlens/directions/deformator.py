@@ -52,8 +52,8 @@ from torch import nn
 
 from ..errors import LatentLensError
 from ..registry import register
-from .base import DirectionFinder, torch_generator
-from .generators import frozen, shifted_images, shifted_pair
+from .base import DirectionFinder, shifted_images, shifted_pair, torch_generator
+from .generators import frozen
 from .shift_networks import (
     LinearDeformator,
     Reconstructor,

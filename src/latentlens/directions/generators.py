@@ -396,19 +396,6 @@ def looks_like_vae(model) -> bool:
     )
 
 
-def shifted_images(generator, z: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-    """Images of the latents ``z + delta``, given as a base and a shift: a generator with a
-    ``shifted(z, delta)`` method gets them apart (h-space, where the base fixes each row's noise), any other
-    is called on ``z + delta``."""
-    shifted = getattr(generator, "shifted", None)
-    return shifted(z, delta) if callable(shifted) else generator(z + delta)
-
-
-def shifted_pair(generator, z: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``G(z)`` and ``G(z + shift)`` from one batched call of :func:`shifted_images`."""
-    return shifted_images(generator, torch.cat([z, z]), torch.cat([torch.zeros_like(shift), shift])).chunk(2)
-
-
 def as_generator(model, **kwargs) -> ModuleGenerator:
     """Wrap ``model`` in the matching adapter; generator-protocol objects are returned unchanged.
 

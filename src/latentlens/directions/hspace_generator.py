@@ -13,7 +13,7 @@ chain runs with step-level checkpointing (:func:`~latentlens.directions.checkpoi
 so its memory is that of one step. A latent far from every sampled one (more than half-way to the
 second-nearest) is refused: h-space latents are sampled points plus shifts. Shifts of any size go through
 :meth:`HSpaceGenerator.shifted` (``G.shifted(z, delta)``, the form every finder and scorer uses via
-:func:`~latentlens.directions.generators.shifted_images`), which takes the noise from the sampled latent ``z``
+:func:`~latentlens.directions.base.shifted_images`), which takes the noise from the sampled latent ``z``
 itself instead of finding it again by nearest neighbour.
 """
 

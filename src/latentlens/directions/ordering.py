@@ -31,7 +31,7 @@ def image_effect(
     basis = torch.as_tensor(basis, dtype=torch.float32)
     k, d = basis.shape
     z = generator.sample_latents(n_samples, torch.Generator().manual_seed(seed + 7919)).float()
-    from .generators import shifted_images
+    from .base import shifted_images
 
     signs = torch.tensor([1.0, -1.0])
     shifts = (step * signs[None, None, :, None] * basis[None, :, None, :]).expand(n_samples, k, 2, d).reshape(-1, d)

@@ -19,7 +19,7 @@ import torch
 @torch.inference_mode()
 def _changes(generator, basis: torch.Tensor, z: torch.Tensor, amplitudes, batch_size: int) -> list[torch.Tensor]:
     """Image changes ``G(z + a d_k) - G(z)`` for each amplitude: ``(K, n, pixels)`` per amplitude."""
-    from ..directions.generators import shifted_images
+    from ..directions.base import shifted_images
 
     k, n = len(basis), len(z)
     shifts = [torch.zeros_like(z)] + [(a * basis[:, None]).expand(k, n, -1).reshape(k * n, -1) for a in amplitudes]

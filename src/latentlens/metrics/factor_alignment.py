@@ -57,7 +57,8 @@ def factor_effects(
     reference: torch.Tensor | None = None, random_state: int = 0, batch_size: int = 512,
 ) -> torch.Tensor:  # fmt: skip
     """``(K, 5)`` mean normalised change of each dSprites factor between ``G(z - a d_k)`` and ``G(z + a d_k)``."""
-    from ..directions.generators import as_generator, shifted_images
+    from ..directions.base import shifted_images
+    from ..directions.generators import as_generator
 
     gen = as_generator(generator)
     basis = torch.as_tensor(getattr(directions, "basis", directions), dtype=torch.float32)

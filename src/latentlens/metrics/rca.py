@@ -18,7 +18,7 @@ import torch.nn.functional as F
 @torch.inference_mode()
 def _shift_pairs(generator, basis, n, shift_scale, min_shift, size, seed, batch_size=250):
     from ..directions.deformator import sample_shifts
-    from ..directions.generators import shifted_pair
+    from ..directions.base import shifted_pair
 
     gen = torch.Generator().manual_seed(seed)
     k = basis.shape[0]

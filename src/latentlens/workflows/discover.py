@@ -25,6 +25,12 @@ H_DEFAULTS = {"steps": 10, "t_edit": 0.2, "mode": "asyrp", "strength": 6.0}
 H_EVAL = {"rca": {"n_train": 1000, "n_eval": 400, "epochs": 4}}
 
 
+def _h_shifts(hspace: dict) -> dict:
+    """Voynov's shift range for h-space strength s: eps ~ U[-s, s] with |eps| >= s / 12 (0.5 at s = 6)."""
+    strength = float(hspace["strength"])
+    return {"shift_scale": strength, "min_shift": strength / 12}
+
+
 def discover(
     run_dir, methods: list[str], k: int | None = None, out=None, seeds=(0,), steps: int | None = None,
     evaluation: str = "fast", show_progress: bool = False, finder_params: dict | None = None,
@@ -67,11 +73,12 @@ def discover(
             raise LatentLensError(f"method {unknown[0]!r} does not apply to h-space (use {', '.join(H_METHODS)})")
         generator = HSpaceGenerator(model, steps=int(hspace["steps"]), t_edit=float(hspace["t_edit"]),
                                     mode=hspace["mode"], **diffusion_options(config, model))  # fmt: skip
-        strength = float(hspace["strength"])  # RCA's shifts span what the traversals show, as Voynov's training does
-        defaults = {"rca": {**H_EVAL["rca"], "shift_scale": strength, "min_shift": strength / 12},
-                    "alignment": {"amplitude": strength / 2}, "consistency": {"amplitude": strength / 2}}
-        eval_params = {**defaults, **{key: {**defaults[key], **value} if key in defaults and isinstance(value, dict)
-                                      else value for key, value in (eval_params or {}).items()}}  # fmt: skip
+        half = float(hspace["strength"]) / 2  # RCA's shifts span what the traversals show, as Voynov's training does
+        defaults = {"rca": {**H_EVAL["rca"], **_h_shifts(hspace)}, "alignment": {"amplitude": half},
+                    "consistency": {"amplitude": half}}  # fmt: skip
+        given, eval_params = eval_params or {}, dict(defaults)
+        for key, value in given.items():
+            eval_params[key] = {**defaults[key], **value} if key in defaults and isinstance(value, dict) else value
     else:
         generator = _generator(model, config, latents)
     if k is not None and k > generator.latent_dim:
@@ -98,7 +105,7 @@ def discover(
             params = dict(finder_params or {}).get(method, {})
             name, defaults = H_METHODS[method] if hspace is not None else (method, {})
             if hspace is not None and name == "voynov":  # trained on the shifts the traversals show
-                defaults = {**defaults, "shift_scale": float(hspace["strength"]), "min_shift": float(hspace["strength"]) / 12}
+                defaults = {**defaults, **_h_shifts(hspace)}
             kwargs = {"n_directions": k, "random_state": seed, "show_progress": show_progress, **defaults, **params}
             if steps is not None:
                 kwargs["n_steps"] = steps

@@ -152,9 +152,8 @@ def train(name: str, out: str | os.PathLike, preset: str = "fast", progress: boo
 
     recipe = get_recipe(name)
     out = Path(out)
-    argv = recipe.argv(str(out))
-    if device != "cpu":
-        argv += ["--device", device]
+    device_flag = ["--device", device] if device != "cpu" else []
+    argv = recipe.argv(str(out)) + device_flag
     if (out / "config.json").is_file():
         existing = read_json(out / "config.json")
         if existing.get("kind") not in (recipe.kind, "factor-predictor") or existing.get("train", {}).get("data") not in (
@@ -164,7 +163,7 @@ def train(name: str, out: str | os.PathLike, preset: str = "fast", progress: boo
     record_path = out / TRAINING_RECORD
     if not (out / "train_summary.json").is_file():
         resuming = (out / "checkpoint.safetensors").is_file()
-        command = "latentlens " + " ".join(a if a != str(out) else "OUT" for a in argv)
+        command = "latentlens " + " ".join(recipe.argv("OUT") + device_flag)
         record = read_json(record_path) if resuming and record_path.is_file() else {}
         sessions = [*record.get("sessions", []), {"command": command, "machine": machine(),
                                                   "started": time.strftime("%Y-%m-%d %H:%M")}]  # fmt: skip
