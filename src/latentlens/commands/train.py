@@ -50,8 +50,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ad-layer", default=None, help="AD-FactorVAE encoder layer name")
     p.add_argument("--ad-pair", default=None, choices=["top", "random"])
     p.add_argument("--classifier", default=None,
-                   help="diffae: the classifier run to explain (its probabilities join z_sem; KL term in the loss)")  # fmt: skip
-    p.add_argument("--cls-weight", type=non_negative_float, default=0.3, help="diffae: weight w of the classifier KL term")
+                   help="diffae: the classifier run to explain (its probabilities join z_sem; KL term in the loss); "
+                        "vae: adds StylEx's classifier term, so reconstructions keep the classifier's decision")  # fmt: skip
+    p.add_argument("--cls-weight", type=non_negative_float, default=None,
+                   help="weight of the classifier KL term: diffae's w (default 0.3), the VAE's lambda (default 10)")  # fmt: skip
     p.add_argument("--no-classifier-component", action="store_true",
                    help="diffae: the classifier only measures class agreement (DiffEx's ablation)")  # fmt: skip
     p.add_argument("--checkpoint-every", type=positive_int, default=250)
@@ -91,8 +93,10 @@ def run(args) -> int:
         return _train_classifier(args)
     if args.model == "diffae":
         return _train_diffae(args)
-    if args.classifier is not None or args.no_classifier_component:
-        raise LatentLensError("--classifier and --no-classifier-component apply to train diffae")
+    if args.no_classifier_component or (args.model != "vae" and args.classifier is not None):
+        raise LatentLensError("--classifier applies to train vae and diffae; --no-classifier-component to diffae")
+    if args.cls_weight is not None and args.classifier is None:
+        raise LatentLensError("--cls-weight needs --classifier RUN")
     if args.data is None:
         raise LatentLensError("--data is required: 'dsprites' or a folder of images")
     ddpm_only = ("schedule", "patch_size", "p2_gamma", "skip_connections")
@@ -139,8 +143,10 @@ def run(args) -> int:
         from ..train.vae import disentanglement_probe
 
         callback = disentanglement_probe(source.dataset) if args.eval_every else None
+        classifier = _load_classifier_for(args, source.channels) if args.classifier is not None else None
         train_vae(source, args.out, settings, config, args.objective, params, resume=args.resume,
-                  callback=callback, callback_every=args.eval_every)  # fmt: skip
+                  callback=callback, callback_every=args.eval_every, classifier=classifier,
+                  cls_weight=10.0 if args.cls_weight is None else args.cls_weight, classifier_run=args.classifier)  # fmt: skip
     else:
         from ..train.gan import train_gan
 
@@ -190,12 +196,7 @@ def _train_diffae(args) -> int:
         raise LatentLensError("train diffae needs --data FOLDER (the images the classifier reads)")
     if any(getattr(args, f) is not None for f in OBJECTIVE_FLAGS + ("r1_gamma", "schedule")) or args.eval_every:
         raise LatentLensError("--beta/--gamma/--ad-*/--r1-gamma/--schedule/--eval-every do not apply to train diffae")
-    classifier = None
-    if args.classifier is not None:
-        from ..train.checkpoint import load_model
-        from ..zoo import resolve_run
-
-        classifier = load_model(resolve_run(args.classifier))
+    classifier = None if args.classifier is None else _load_classifier_for(args, args.channels)
     settings = TrainSettings(
         steps=args.steps or 2000, batch_size=args.batch_size or 32, seed=args.seed, checkpoint_every=args.checkpoint_every,
         lr=args.lr or 2e-4, progress=not args.no_progress, lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps,
@@ -204,11 +205,29 @@ def _train_diffae(args) -> int:
     images = load_image_folder(args.data, args.image_size, args.channels)
     ensure_writable_dir(args.out)
     config = {"base_channels": args.width, "patch_size": args.patch_size or 4}
-    train_diffae(images, args.out, settings, classifier, config, cls_weight=args.cls_weight, resume=args.resume,
+    cls_weight = 0.3 if args.cls_weight is None else args.cls_weight
+    train_diffae(images, args.out, settings, classifier, config, cls_weight=cls_weight, resume=args.resume,
                  data_name=str(args.data), classifier_run=args.classifier,
                  classifier_component=not args.no_classifier_component)  # fmt: skip
     log.info("trained a diffusion autoencoder for %d steps: %s", settings.steps, args.out)
     return 0
+
+
+def _load_classifier_for(args, channels: int | None):
+    """The classifier run named by ``--classifier``, refused in one line when it reads images of another
+    size or channel count than the ones it is asked to judge."""
+    from ..errors import LatentLensError
+    from ..train.checkpoint import load_model, load_run_config
+    from ..zoo import resolve_run
+
+    run = resolve_run(args.classifier)
+    model_config = load_run_config(run).get("model", {})
+    size, chans = model_config.get("image_size"), model_config.get("in_channels")
+    if size is not None and size != args.image_size:
+        raise LatentLensError(f"the classifier {args.classifier} reads {size}px images; train with --image-size {size}")
+    if chans is not None and channels is not None and chans != channels:
+        raise LatentLensError(f"the classifier {args.classifier} reads {chans}-channel images, these have {channels}")
+    return load_model(run)
 
 
 def _train_factor_predictor(args) -> int:

@@ -64,3 +64,11 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x).mean(dim=(-2, -1)))
+
+
+def prediction_kl(reference_logits: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """KL(C(x) || C(x_hat)) averaged over the batch: how far a classifier's prediction on a reconstruction is
+    from its prediction on the original (StylEx's classifier loss, Lang et al. 2021, Sec. 3; DiffEx's KL term).
+    Gradients flow through ``logits`` only."""
+    log_p = torch.log_softmax(reference_logits.detach(), 1)
+    return (log_p.exp() * (log_p - torch.log_softmax(logits, 1))).sum(1).mean()

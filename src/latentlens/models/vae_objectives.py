@@ -9,7 +9,8 @@
   paper draws a second batch.
 
 Reconstruction is the Bernoulli negative log-likelihood summed over pixels, averaged over the batch;
-KL is against N(0, I). Each objective returns a dict of scalars whose ``"loss"`` entry is minimised.
+KL is against N(0, I). Each objective returns a dict of scalars whose ``"loss"`` entry is minimised (and
+the decoder's ``"recon_logits"``, for terms added outside the objective, such as a classifier's KL).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class VAEObjective(nn.Module):
     def terms(self, model, x, generator):
         logits, mu, logvar, z = model(x, generator=generator)
         terms = {"rec": bernoulli_reconstruction(logits, x), "kl": gaussian_kl(mu, logvar),
-                 "kl_per_dim": gaussian_kl_per_dim(mu.detach(), logvar.detach())}  # fmt: skip
+                 "kl_per_dim": gaussian_kl_per_dim(mu.detach(), logvar.detach()), "recon_logits": logits}  # fmt: skip
         return terms, mu, logvar, z
 
 

@@ -21,12 +21,12 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..directions.checkpointed_chain import checkpointed_chain
 from ..errors import LatentLensError
 from ..io import update_json
 from ..models import build_model
+from ..models.classifier import prediction_kl
 from .classifier import split_indices
 from .loop import RunWriter, StepTimer, TrainSettings, progress_bar, set_lr, stop_if_diverged, training_device
 
@@ -102,7 +102,8 @@ def train_diffae(images: torch.Tensor, out_dir, settings: TrainSettings, classif
         rng = np.random.default_rng(np.random.SeedSequence([settings.seed, step]))
         x = x_train[torch.from_numpy(rng.integers(0, len(x_train), settings.batch_size))].float().div(255).to(device)
         noise_gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
-        probs = classifier(x).softmax(1) if n_classes else None
+        reference = classifier(x) if n_classes else None
+        probs = reference.softmax(1) if n_classes else None
         z = model.semantic(x, probs)
         diffusion = model.loss(x, z, noise_gen)
         w = class_weight_at(step, cls_weight, start_kl, anneal) if n_classes else 0.0
@@ -110,8 +111,7 @@ def train_diffae(images: torch.Tensor, out_dir, settings: TrainSettings, classif
         if w > 0:
             sub = slice(0, min(kl_batch, len(x)))
             x_hat = round_trip(model, x[sub], z[sub], kl_steps, grad=True)
-            log_q = F.log_softmax(classifier(x_hat), 1)
-            kl = (probs[sub] * (probs[sub].clamp_min(1e-12).log() - log_q)).sum(1).mean()
+            kl = prediction_kl(reference[sub], classifier(x_hat))
         loss = (1 - w) * diffusion + w * kl
         stop_if_diverged(loss, step, writer.run_dir, bar)
         optimizer.zero_grad(set_to_none=True)

@@ -16,6 +16,7 @@ from ..errors import LatentLensError
 from ..io import read_jsonl
 from .checkpoint import checkpoint_step as ckpt_step
 from ..models import build_model
+from ..models.classifier import prediction_kl
 from ..models.vae_objectives import build_objective
 from .loop import RunWriter, StepTimer, TrainSettings, distributed_context, progress_bar
 from .loop import set_lr, to_channels_last, training_device, wrap_ddp
@@ -41,9 +42,14 @@ def make_optimizers(model, loss_fn, lr: float, disc_lr: float | None = None):
     return optimizer, disc_optimizer
 
 
-def train_step(model, loss_fn, optimizer, disc_optimizer, x: torch.Tensor, generator: torch.Generator) -> dict:
+def train_step(model, loss_fn, optimizer, disc_optimizer, x: torch.Tensor, generator: torch.Generator,
+               classifier=None, cls_weight: float = 0.0) -> dict:  # fmt: skip
     """One optimisation step of the VAE (and of the discriminator, when there is one). A non-finite loss
     raises :class:`NonFiniteLoss` before any weight is changed.
+
+    With a frozen ``classifier`` the loss gains StylEx's classifier term (Lang et al. 2021, Sec. 3),
+    ``cls_weight * KL(C(x) || C(x_hat))`` on the reconstructions, so the latents must carry what the
+    classifier reads.
 
     The VAE's loss reads the discriminator (FactorVAE's TC term) but must not train it, so the
     discriminator's weights are frozen for that backward: their gradients would be discarded anyway, and
@@ -55,6 +61,9 @@ def train_step(model, loss_fn, optimizer, disc_optimizer, x: torch.Tensor, gener
         disc.requires_grad_(False)
     try:
         terms = loss_fn(model, x, generator)
+        if classifier is not None:
+            terms["cls_kl"] = prediction_kl(classifier(x), classifier(torch.sigmoid(terms["recon_logits"])))
+            terms["loss"] = terms["loss"] + cls_weight * terms["cls_kl"]
         if not torch.isfinite(terms["loss"].detach()):
             raise NonFiniteLoss(float(terms["loss"].detach()))
         optimizer.zero_grad(set_to_none=True)
@@ -82,13 +91,19 @@ def train_vae(
     resume: bool = False,
     callback=None,
     callback_every: int = 1000,
+    classifier=None,
+    cls_weight: float = 10.0,
+    classifier_run: str | None = None,
 ):
     """Train a :class:`ConvVAE` on ``source`` into ``out_dir``; returns the trained model (eval mode).
 
     ``callback(step, model) -> dict | None``, when given, runs every ``callback_every`` steps on rank 0 (the
     model in eval mode, back in train mode afterwards); what it returns is added to that step's log record,
     with its own time under ``callback_s`` (not counted in ``time_s``, the training time). ``time_s`` and the
-    summary's ``seconds`` count training time over all sessions of a resumed run."""
+    summary's ``seconds`` count training time over all sessions of a resumed run.
+
+    ``classifier`` (an ``nn.Module`` from images in [0, 1] to logits, frozen here) adds StylEx's classifier
+    term with weight ``cls_weight`` (see :func:`train_step`); ``classifier_run`` names it in the config."""
     settings.validate()
     rank, world = distributed_context()
     model_config = {"in_channels": source.channels, "image_size": source.image_size, **(model_config or {})}
@@ -98,12 +113,16 @@ def train_vae(
     loss_fn = build_objective(objective, model.latent_dim, **(objective_params or {})).to(device)
     if hasattr(loss_fn, "check"):
         loss_fn.check(model)  # e.g. an attention layer the model lacks: refused before the run folder is written
+    if classifier is not None:
+        classifier = check_classifier(classifier, model_config, device)
     config = {
         "kind": "vae",
         "model": model.config_dict(),
         "objective": {"name": objective, "hparams": loss_fn.hparams()},
         "train": {**vars(settings), "data": source.name, "world_size": world, "device": str(device)},
     }
+    if classifier is not None:
+        config["classifier"] = {"run": classifier_run, "cls_weight": cls_weight}
     writer = RunWriter(out_dir, config, resume, rank)
     optimizer, disc_optimizer = make_optimizers(model, loss_fn, settings.lr, settings.disc_lr)
     modules, optimizers = {"model": model}, {"model": optimizer}
@@ -126,7 +145,7 @@ def train_vae(
         x = to_channels_last(source.batch(settings.batch_size, step_rng(settings.seed, step, rank)).to(device))
         generator = step_generator(settings.seed, step, rank)
         try:
-            terms = train_step(ddp_model, loss_fn, optimizer, disc_optimizer, x, generator)
+            terms = train_step(ddp_model, loss_fn, optimizer, disc_optimizer, x, generator, classifier, cls_weight)
         except NonFiniteLoss as exc:
             bar.close()
             saved = ckpt_step(out_dir)
@@ -175,6 +194,24 @@ def train_vae(
             log.warning("%s", summary["collapsed_warning"])
     writer.finish(settings.steps, model, summary)
     return model.eval()
+
+
+def check_classifier(classifier, model_config: dict, device):
+    """The frozen classifier in eval mode on ``device``, refused in one line unless it maps a batch of the
+    VAE's images to a row of logits per image."""
+    if not isinstance(classifier, torch.nn.Module):
+        raise LatentLensError(f"the classifier must be an nn.Module returning logits, got {type(classifier).__name__}")
+    classifier = classifier.to(device).eval().requires_grad_(False)
+    c, size = model_config["in_channels"], model_config["image_size"]
+    try:
+        with torch.no_grad():
+            logits = classifier(torch.zeros(2, c, size, size, device=device))
+    except RuntimeError as exc:
+        raise LatentLensError(f"the classifier cannot read the VAE's {c}x{size}x{size} images: {exc}") from None
+    if not torch.is_tensor(logits) or logits.dim() != 2 or logits.shape[0] != 2 or logits.shape[1] < 2:
+        shape = tuple(logits.shape) if torch.is_tensor(logits) else type(logits).__name__
+        raise LatentLensError(f"the classifier must return logits (N, classes >= 2) for the VAE's images, got {shape}")
+    return classifier
 
 
 COLLAPSE_NATS = 0.05  # a latent dimension whose KL stays below this carries (almost) no information
