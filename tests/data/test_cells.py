@@ -43,3 +43,20 @@ def test_cells_cli_writes_condition_folders_and_a_matching_factor_table(tmp_path
 def test_bad_cell_options(tmp_path, capsys, argv):
     assert main(["data", "cells", "--out", str(tmp_path / "x"), "--n", "2", *argv]) == 2
     assert capsys.readouterr().err.startswith("latentlens: error:")
+
+
+def test_a_graded_response_decouples_the_phenotypes_and_keeps_their_mean_shift(tmp_path):
+    from latentlens.data.cells import generate_cells
+
+    def table(response):
+        folder = generate_cells(tmp_path / response, n_per_condition=300, size=16, seed=0, response=response)
+        with open(folder / "factors.csv", newline="") as handle:
+            rows = [r for r in csv.DictReader(handle) if r["condition"] == "treated"]
+        return np.array([[float(r["nucleus_size"]), float(r["elongation"])] for r in rows])
+
+    every, graded = table("all"), table("graded")
+    assert abs(graded.mean(0) - every.mean(0)).max() < 0.03  # the same shift on average
+    assert (graded.std(0) > 2 * every.std(0)).all()  # but each cell its own share of it
+    assert abs(np.corrcoef(graded.T)[0, 1]) < 0.15
+    with pytest.raises(LatentLensError, match="response"):
+        generate_cells(tmp_path / "bad", n_per_condition=2, size=16, response="some")

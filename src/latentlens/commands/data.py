@@ -32,6 +32,9 @@ def add_parser(subparsers) -> None:
     c.add_argument("--phenotypes", default="nucleus_size,elongation",
                    help="planted phenotypes: nucleus_size, elongation, puncta, ring")  # fmt: skip
     c.add_argument("--conditions", default="control,treated")
+    c.add_argument("--response", choices=["all", "graded"], default="all",
+                   help="all: every treated cell shows the full shift; graded: each cell its own U(0, 2) share of "
+                        "each phenotype's shift (uneven response; the phenotypes vary independently)")  # fmt: skip
     c.add_argument("--rgb", action="store_true", help="three channels (the ring in its own channel)")
     c.add_argument("--image-size", type=positive_int, default=64)
     c.add_argument("--seed", type=seed, default=0)
@@ -86,6 +89,6 @@ def run_cells(args) -> int:
         raise LatentLensError("--conditions needs two or more distinct names")
     shifts = {"puncta": 0.6, "ring": 0.5, **DEFAULT_EFFECTS}
     out = generate_cells(args.out, args.n, args.strength, {p: shifts[p] for p in chosen}, conditions,
-                         args.image_size, 3 if args.rgb else 1, args.seed)  # fmt: skip
+                         args.image_size, 3 if args.rgb else 1, args.seed, args.response)  # fmt: skip
     log.info("wrote %d cells per condition (%s) to %s", args.n, ", ".join(conditions), out)
     return 0

@@ -87,12 +87,16 @@ def render_cell(f: dict, size: int = 64, channels: int = 1, rng: np.random.Gener
 
 
 def generate_cells(out, n_per_condition: int = 500, strength: float = 1.0, effects: dict | None = None,
-                   conditions=("control", "treated"), size: int = 64, channels: int = 1, seed: int = 0) -> Path:  # fmt: skip
+                   conditions=("control", "treated"), size: int = 64, channels: int = 1, seed: int = 0,
+                   response: str = "all") -> Path:  # fmt: skip
     """Write the image folders and ``factors.csv`` (see the module docstring); returns ``out``.
 
     ``effects`` maps phenotypes to their shift in every condition after the first (default: nucleus size
     and elongation, :data:`DEFAULT_EFFECTS`), multiplied by ``strength``; with more than two conditions the
-    k-th condition gets k times the shift."""
+    k-th condition gets k times the shift. ``response="all"``: every cell of a condition shows its full
+    shift, so the phenotypes move together from cell to cell; ``"graded"``: each cell shows each phenotype's
+    shift scaled by its own U(0, 2) draw (the same mean shift; a population whose cells respond unevenly),
+    so the phenotypes also vary independently of each other."""
     from PIL import Image
 
     from ..io import atomic_write_bytes, atomic_write_text, ensure_writable_dir
@@ -103,11 +107,14 @@ def generate_cells(out, n_per_condition: int = 500, strength: float = 1.0, effec
         raise LatentLensError(f"unknown phenotypes {unknown} (known: {', '.join(PHENOTYPES)})")
     if n_per_condition < 1 or len(conditions) < 2 or channels not in (1, 3) or size < 16:
         raise LatentLensError("need n_per_condition >= 1, two or more conditions, channels 1 or 3, size >= 16")
+    if response not in ("all", "graded"):
+        raise LatentLensError(f"response must be 'all' or 'graded', got {response!r}")
     out = ensure_writable_dir(out)
     rng = np.random.default_rng(seed)
     rows = []
     for k, condition in enumerate(conditions):
-        shift = {name: k * strength * value for name, value in effects.items()}
+        shift = {name: k * strength * value * (rng.uniform(0, 2, n_per_condition) if response == "graded" else 1.0)
+                 for name, value in effects.items()}  # fmt: skip
         f = sample_factors(n_per_condition, shift, rng)
         folder = ensure_writable_dir(out / condition)
         for i in range(n_per_condition):

@@ -105,3 +105,34 @@ def train_classifier(images: torch.Tensor, labels, classes: list[str], out_dir, 
     update_json(writer.run_dir / "metrics.json", {"classifier": {"val_accuracy": val, "classes": list(classes),
                                                                  "n_val": len(val_idx)}})  # fmt: skip
     return model.eval()
+
+
+def fit_factor_regressor(images: torch.Tensor, factors: np.ndarray, steps: int = 800, batch_size: int = 64,
+                         lr: float = 2e-3, seed: int = 0, val_fraction: float = 0.2):  # fmt: skip
+    """A :class:`SmallCNN` with one output per factor, fitted by mean squared error to the standardised
+    ``factors`` ``(N, F)`` of uint8 ``images`` (a factor predictor for image folders with a factor table).
+    Returns ``(model, mean, sd, r2)``: predictions are in standard deviations of each factor around ``mean``,
+    and ``r2`` is the held-out coefficient of determination per factor (how far the read-out can be trusted)."""
+    factors = np.asarray(factors, dtype=np.float64)
+    mean, sd = factors.mean(0), factors.std(0) + 1e-12
+    target = torch.as_tensor((factors - mean) / sd, dtype=torch.float32)
+    train_idx, val_idx = split_indices(len(images), val_fraction, seed)
+    torch.manual_seed(seed)
+    model = build_model("classifier", {"in_channels": int(images.shape[1]), "image_size": int(images.shape[-1]),
+                                       "n_classes": max(2, factors.shape[1])})  # fmt: skip
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+    model.train()
+    for step in range(steps):
+        set_lr(optimizer, lr * 0.5 * (1 + np.cos(np.pi * step / steps)))
+        pick = torch.from_numpy(train_idx[rng.integers(0, len(train_idx), batch_size)])
+        loss = F.mse_loss(model(images[pick].float().div(255))[:, : factors.shape[1]], target[pick])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    model.eval().requires_grad_(False)
+    with torch.inference_mode():
+        pred = model(images[val_idx].float().div(255))[:, : factors.shape[1]]
+    residual = ((pred - target[val_idx]) ** 2).mean(0)
+    r2 = 1 - residual / target[val_idx].var(0, unbiased=False).clamp_min(1e-12)
+    return model, mean, sd, r2.numpy()

@@ -14,7 +14,8 @@ changes through DiffEx's (:mod:`latentlens.explain.attributes`). Written into ``
 
 - ``attributes.json``: both rankings, the sufficiency curve (flip rate to the target when the top-k attributes
   are applied together) beside the same for k random directions, and with a factor table (``factors.csv``
-  of synthetic cells) the change of each factor each attribute causes (a linear read-out from the latent);
+  of synthetic cells) the change of each factor each attribute causes in the pictures, read by a factor
+  regressor fitted on the labelled images (its held-out R^2 per factor beside it);
 - ``attribute_<i>.png``: per ranked attribute, the images it moves most: the original and the edit at
   growing strength, with the target class probability under each image.
 """
@@ -31,6 +32,7 @@ import torch
 log = logging.getLogger(__name__)
 
 STRENGTHS = (0.0, 0.5, 1.0, 1.5, 2.0)
+READABLE_R2 = 0.25  # a factor the regressor explains less of on held-out images is not read
 
 
 def _factor_table(folder: Path, paths) -> dict | None:
@@ -130,9 +132,7 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     random_dirs = latents.pad(random_dirs / random_dirs.norm(dim=1, keepdim=True))
     random_suff = sufficiency(decode, classify, z, random_dirs, [{"attribute": i, "sign": 1} for i in range(len(stylex))],
                               strength * scale, t) if stylex else []  # fmt: skip
-    factors = _factor_table(Path(data), [images.paths[i] for i in chosen])
-    factor_effects = (_factor_effects(z_all, images, Path(data), dirs[:, : z_all.shape[1]], stylex, strength * scale)
-                      if factors else None)  # fmt: skip
+    factor_effects, readout_r2 = _factor_effects(decode, z, dirs, stylex, strength * scale, images, Path(data), seed)
     out = ensure_writable_dir(out)
     for rank, pick in enumerate(stylex):
         k, sign = pick["attribute"], 1.0 if pick["sign"] == 1 else -1.0
@@ -148,7 +148,8 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
         "strength": strength, "latent_scale": scale, "n_images": int(len(z)),
         "stylex": [{**p, "label": labels[p["attribute"]]} for p in stylex],
         "diffex": [{**p, "label": labels[p["attribute"]]} for p in diffex],
-        "sufficiency": suff, "sufficiency_random": random_suff, "factor_effects": factor_effects,
+        "sufficiency": suff, "sufficiency_random": random_suff, "factor_effects": factor_effects or None,
+        "factor_readout_r2": readout_r2 or None,
         "files": [f"attribute_{i}.png" for i in range(len(stylex))],
     }  # fmt: skip
     write_json(out / "attributes.json", result)
@@ -226,24 +227,42 @@ class _LatentBank:
         return iter(())
 
 
-def _factor_effects(z_all, images, folder: Path, dirs, picks, step) -> list[dict]:
-    """Per picked attribute, the change of each factor of the factor table along it, read by a linear
-    regression of the factors on the latents (fitted on all the labelled images)."""
+def _factor_effects(decode, z: torch.Tensor, dirs: torch.Tensor, picks, step: float, images, folder: Path,
+                    seed: int) -> tuple[list[dict], dict]:  # fmt: skip
+    """Per picked attribute, the mean change of each factor of the factor table between the decoded images
+    and their edits, read off the pictures by a factor regressor fitted on the labelled images (what an
+    edit does to the image, whatever latent it moves). Returns the effects and the regressor's held-out R^2
+    per factor; factors constant over the table, and those the regressor cannot read from held-out images
+    (R^2 below :data:`READABLE_R2`), are left out of the effects."""
+    from ..train.classifier import fit_factor_regressor
+
     table = _factor_table(folder, images.paths)
     if table is None:
-        return []
-    keys = sorted(next(iter(table.values())))
+        return [], {}
     rows = [(i, table[Path(p).relative_to(folder).as_posix()]) for i, p in enumerate(images.paths)
             if Path(p).relative_to(folder).as_posix() in table]  # fmt: skip
-    zz = np.c_[z_all[[i for i, _ in rows]].numpy(), np.ones(len(rows))]
-    ff = np.array([[r[k] for k in keys] for _, r in rows])
-    ff_sd = ff.std(0) + 1e-12
-    coef, *_ = np.linalg.lstsq(zz, (ff - ff.mean(0)) / ff_sd, rcond=None)
+    keys = sorted(next(iter(table.values())))
+    values = np.array([[r[k] for k in keys] for _, r in rows])
+    varying = values.std(0) > 1e-9
+    keys, values = [k for k, v in zip(keys, varying) if v], values[:, varying]
+    labelled = images.images[[i for i, _ in rows]]
+    steps = int(np.clip(40 * len(labelled) / 64, 200, 800))  # about 40 epochs
+    regressor, _, _, r2 = fit_factor_regressor(labelled, values, steps=steps, seed=seed)
+
+    def read(latents: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return torch.cat([regressor(decode(latents[i : i + 64]).float().cpu())[:, : len(keys)]
+                              for i in range(0, len(latents), 64)])  # fmt: skip
+
+    readable = np.flatnonzero(r2 >= READABLE_R2)
+    base = read(z)
     out = []
     for p in picks:
         sign = 1.0 if p["sign"] == 1 else -1.0
-        change = sign * step * (dirs[p["attribute"]].numpy() @ coef[:-1])  # in factor standard deviations
-        order = np.argsort(-np.abs(change))
+        change = (read(z + sign * step * dirs[p["attribute"]][None]) - base).mean(0).numpy()  # factor sds
+        order = readable[np.argsort(-np.abs(change[readable]))]
+        if not len(order):
+            break
         out.append({"attribute": p["attribute"], "sign": p["sign"], "main_factor": keys[order[0]],
                     "changes": {keys[j]: float(change[j]) for j in order}})  # fmt: skip
-    return out
+    return out, {k: round(float(v), 3) for k, v in zip(keys, r2)}

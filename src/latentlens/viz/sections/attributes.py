@@ -23,18 +23,27 @@ def render(run_dir: Path) -> str | None:
         rows.append([rank + 1, f"{p['label']} {'+' if p['sign'] else '-'}", p["score"],
                      r["sufficiency"][rank] if rank < len(r["sufficiency"]) else "-",
                      r["sufficiency_random"][rank] if rank < len(r["sufficiency_random"]) else "-",
-                     e["main_factor"] if e else "-"])  # fmt: skip
+                     _top_changes(e) if e else "-"])  # fmt: skip
     parts = [
         f"<p class='note'>Attributes (edits of the generator's latent space, source <b>{escape(r['source'])}</b>) ranked "
         f"by how much they push images of the other classes towards <b>{escape(r['target'])}</b> (StylEx's "
         "AttFind on logit changes). Sufficiency: the share of those images classified as the target once the top "
         "k attributes are applied together, beside k random directions.</p>",
-        table(["rank", "attribute", "mean logit push", "sufficiency (top k)", "random k", "factor it changes most"], rows),
+        table(["rank", "attribute", "mean logit push", "sufficiency (top k)", "random k",
+               "factors it changes most (standard deviations)"], rows),  # fmt: skip
         "<p class='meta'>DiffEx's ranking (probability changes, pool removal): "
         + ", ".join(f"{escape(p['label'])}{'+' if p['sign'] else '-'}" for p in r["diffex"]) + "</p>",
     ]
+    if r.get("factor_readout_r2"):
+        parts.append("<p class='meta'>Factor changes are read off the edited pictures by a regressor fitted on the "
+                     "labelled images; its held-out R<sup>2</sup>: " + ", ".join(
+                         f"{escape(k)} {v:.2f}" for k, v in r["factor_readout_r2"].items()) + "</p>")  # fmt: skip
     for rank, name in enumerate(r.get("files", [])):
         if (folder / name).is_file():
             parts.append(f"<figure>{img(folder / name, name)}<figcaption>Attribute {rank + 1}: the images it moves "
                          "most, edited at growing strength (left: unchanged).</figcaption></figure>")  # fmt: skip
     return "".join(parts)
+
+
+def _top_changes(effect: dict, n: int = 2) -> str:
+    return ", ".join(f"{escape(k)} {v:+.2f}" for k, v in list(effect["changes"].items())[:n])

@@ -1,0 +1,28 @@
+"""The attributes' factor read-out names the factor an edit changes in the picture."""
+
+import numpy as np
+import torch
+
+from latentlens.data.cells import generate_cells, render_cell
+from latentlens.data.labels import labelled_images
+from latentlens.workflows.attributes import _factor_effects
+
+
+def test_an_edit_of_one_planted_factor_is_read_as_that_factor(tmp_path, one_thread):
+    folder = generate_cells(tmp_path / "cells", n_per_condition=300, size=32, seed=0, response="graded")
+    images = labelled_images(folder, None, 32, 1, max_classes=10)
+    fixed = {"x": 0.0, "y": 0.0, "rotation": 0.8, "brightness": 0.8, "cell_size": 0.3, "noise": 0.0, "puncta": 0.0,
+             "ring": 0.0}  # fmt: skip
+
+    def decode(latents):  # latent = (nucleus_size, elongation): a generator whose coordinates are the factors
+        cells = [render_cell({**fixed, "nucleus_size": float(a), "elongation": float(b)}, 32) for a, b in latents]
+        return torch.from_numpy(np.stack(cells))
+
+    z = torch.tensor([[0.4, 0.3]]).repeat(24, 1) + 0.02 * torch.randn(24, 2, generator=torch.Generator().manual_seed(0))
+    picks = [{"attribute": 0, "sign": 1}, {"attribute": 1, "sign": 0}]
+    effects, r2 = _factor_effects(decode, z, torch.eye(2), picks, 0.15, images, folder, seed=0)
+    assert [e["main_factor"] for e in effects] == ["nucleus_size", "elongation"], effects
+    assert effects[0]["changes"]["nucleus_size"] > 0 > effects[1]["changes"]["elongation"]  # the signs follow the edit
+    assert r2["nucleus_size"] > 0.3 and r2["elongation"] > 0.5 and r2["x"] > 0.8, r2
+    unreadable = {k for k, v in r2.items() if v < 0.25}  # the faint ring and puncta jitter
+    assert unreadable and not unreadable & set(effects[0]["changes"]), r2
