@@ -2,20 +2,25 @@
 
 Per seed: synthetic cells in two conditions that differ by nucleus size and elongation (``latentlens data
 cells``; position, rotation, brightness, cell size and noise are nuisances), a classifier (``train
-classifier``), a VAE (``train vae --beta 0.1``: at beta 1 the dim 32x32 cells leave it about 1 nat in one
-latent, at 0.1 about 8 nats over all eight) and two diffusion autoencoders (``train diffae``: with DiffEx's classifier
-component and KL term, and without) trained on them, then ``latentlens attributes`` with each attribute
-source: the VAE's coordinates, SeFa and Voynov directions of the VAE decoder, and LatentCLR directions in each
-autoencoder's z_sem (as DiffEx). Measured per source: are the top-2 attributes the planted phenotypes (each
-attribute's main factor by a linear read-out of the factor table), the sufficiency at k = 1, 2, 4 against k
-random directions, the generator's reconstruction class agreement, and CPU time. Then the best source on a
+classifier``), two VAEs (``train vae --beta 0.1``, with StylEx's classifier term ``--classifier`` and
+without: at beta 1 the dim 32x32 cells leave a plain VAE about 1 nat in one latent, at 0.1 about 8 nats over
+all eight, yet its blurred reconstructions keep the classifier's decision for only about half the cells) and
+two diffusion autoencoders (``train diffae``: with DiffEx's classifier component and KL term, and without)
+trained on them, then ``latentlens attributes`` with each attribute source: the VAEs' coordinates, SeFa and
+Voynov directions of the classifier-aware VAE's decoder, and LatentCLR directions in each autoencoder's z_sem
+(as DiffEx). Measured per source: are the top-2 attributes the planted phenotypes (each attribute's main
+factor as a factor regressor reads it off the edited pictures), the sufficiency at k = 1, 2, 4 against k
+random directions, the generator's reconstruction class agreement, and CPU time. ``--response graded`` gives
+each treated cell its own share of each phenotype's shift, so that the two phenotypes also vary
+independently (with ``all`` they move together from cell to cell). Then the best source on a
 classifier trained on cells whose **brightness** was leaked into the labels (control cells dimmer): the method
 must surface brightness first - the check that it explains the classifier, not the data.
 
 JSON: ``best_source``, ``top2_planted`` (per seed), ``sufficiency_gain`` (flip-rate points above random at k = 2),
 ``ours`` = sufficiency at k = 2, ``reference`` = k = 2 random directions.
 
-Usage: ``python benchmarks/attributes_cells.py [--seeds 0,1,2] [--quick] [--sources "vae coordinates,vae sefa"]``.
+Usage: ``python benchmarks/attributes_cells.py [--seeds 0,1,2] [--quick] [--sources "vae coordinates,vae sefa"]
+[--response all|graded]``.
 Writes ``bench-results/attributes_cells.json``.
 """
 
@@ -38,7 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PLANTED = {"nucleus_size", "elongation"}
 
 
-SOURCES = ("vae coordinates", "vae sefa", "vae voynov", "diffae latentclr", "diffae-noKL latentclr")
+SOURCES = ("vae coordinates", "vae sefa", "vae voynov", "vae-noKL coordinates", "diffae latentclr",
+           "diffae-noKL latentclr")
 
 
 def _agreement(clf_run: Path, gen_run: Path, data: Path) -> float:
@@ -57,13 +63,14 @@ def _agreement(clf_run: Path, gen_run: Path, data: Path) -> float:
         return float((clf(gen.decode(mu)).argmax(1) == clf(x).argmax(1)).float().mean())
 
 
-def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sources=SOURCES) -> dict:
+def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sources=SOURCES,
+             response: str = "all") -> dict:  # fmt: skip
     from latentlens.data.cells import generate_cells
     from latentlens.io import read_json
 
     data = work / f"cells-{seed}{'-leak' if leak else ''}"
     effects = {"nucleus_size": 0.15, "elongation": 0.35}
-    generate_cells(data, n_per_condition=n, strength=1.0, effects=effects, size=32, seed=seed)
+    generate_cells(data, n_per_condition=n, strength=1.0, effects=effects, size=32, seed=seed, response=response)
     if leak:  # brightness leaked into the labels: dim every control cell
         from PIL import Image
 
@@ -79,9 +86,10 @@ def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sou
         model, how = source.split(" ")
         run = data / model
         if not (run / "model.safetensors").is_file():
-            if model == "vae":
+            if model.startswith("vae"):
+                guided = ["--classifier", str(data / "clf")] if model == "vae" else []
                 assert cli(["train", "vae", *common, "--steps", str(steps["vae"]), "--latent-dim", "8", "--beta", "0.1",
-                            "--out", str(run)]) == 0  # fmt: skip
+                            *guided, "--out", str(run)]) == 0  # fmt: skip
             else:
                 extra = ["--no-classifier-component"] if model == "diffae-noKL" else []
                 assert cli(["train", "diffae", *common, "--steps", str(steps["diffae"]), "--batch-size", "32",
@@ -102,7 +110,9 @@ def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sou
             "class_agreement": _agreement(data / "clf", run, data),
             "cpu_seconds": round(time.process_time() - began + clf_seconds, 1),
         }  # fmt: skip
-        print(seed, source, results[source]["main_factors"], [round(v, 2) for v in r["sufficiency"]], flush=True)
+        print(seed, source, results[source]["main_factors"], [round(v, 2) for v in r["sufficiency"]],
+              [round(v, 2) for v in r["sufficiency_random"]], f"agreement {results[source]['class_agreement']:.2f}",
+              flush=True)  # fmt: skip
     return results
 
 
@@ -111,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sources", default=",".join(SOURCES), help="comma-separated subset of: " + ", ".join(SOURCES))
+    parser.add_argument("--response", choices=["all", "graded"], default="all",
+                        help="how treated cells show the phenotypes (latentlens data cells --response)")
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "attributes_cells.json"))
     args = parser.parse_args(argv)
     sources = tuple(v.strip() for v in args.sources.split(",") if v.strip())
@@ -122,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     n = 60 if args.quick else 500
     work = Path(tempfile.mkdtemp(prefix="attributes-bench-"))
     seeds = [int(s) for s in args.seeds.split(",")]
-    runs = {s: one_seed(work, s, steps, n, sources=sources) for s in seeds}
+    runs = {s: one_seed(work, s, steps, n, sources=sources, response=args.response) for s in seeds}
 
     def at(r, k, key="sufficiency"):
         return r[key][k - 1] if len(r[key]) >= k else float("nan")
@@ -140,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         t = table[source]
         t["sufficiency_gain"] = 100 * (t["sufficiency_k"][2] - t["random_k"][2])
     best = max(sources, key=lambda s: (sum(table[s]["top2_planted"]), table[s]["sufficiency_gain"]))
-    leak = one_seed(work, seeds[0], steps, n, leak=True, sources=(best,))[best]
+    leak = one_seed(work, seeds[0], steps, n, leak=True, sources=(best,), response=args.response)[best]
     ours, ref = table[best]["sufficiency_k"][2], table[best]["random_k"][2]
     write_json(args.out, {
         "name": "attributes_cells", "ours": ours, "reference": ref, "ratio": ours / ref if ref else None,
@@ -148,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         "reference_name": "k random unit directions of the same strength", "best_source": best,
         "top2_planted": table[best]["top2_planted"], "sufficiency_gain": table[best]["sufficiency_gain"],
         "table": table, "leaked_brightness_first": leak["brightness_first"], "leaked_run": leak,
-        "runs": {str(s): runs[s] for s in seeds}, "quick": args.quick, "steps": steps,
+        "runs": {str(s): runs[s] for s in seeds}, "quick": args.quick, "steps": steps, "response": args.response,
         "command": "python benchmarks/attributes_cells.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     })  # fmt: skip
     return 0

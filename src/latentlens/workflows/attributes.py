@@ -17,7 +17,7 @@ changes through DiffEx's (:mod:`latentlens.explain.attributes`). Written into ``
   of synthetic cells) the change of each factor each attribute causes in the pictures, read by a factor
   regressor fitted on the labelled images (its held-out R^2 per factor beside it);
 - ``attribute_<i>.png``: per ranked attribute, the images it moves most: the original and the edit at
-  growing strength, with the target class probability under each image.
+  growing strength, with the classifier's probability of the target class above each image.
 """
 
 from __future__ import annotations
@@ -64,8 +64,7 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     from ..errors import LatentLensError
     from ..explain.attributes import attribute_effects, diffex_attfind, stylex_attfind, sufficiency
     from ..io import ensure_writable_dir, write_json
-    from ..viz.grids import image_grid
-    from ..viz.html import save_png
+    from ..viz.overlays import caption, grid, save_png, to_rgb_uint8, upscale
     from ._runs import open_model
 
     _, clf_config, clf_model = open_model(classifier_run, out, device)
@@ -141,8 +140,11 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
         with torch.inference_mode():
             for i in moved:
                 lat = z[i][None] + torch.tensor(STRENGTHS)[:, None] * sign * strength * scale * dirs[k][None]
-                rows.append(decode(lat).cpu())
-        save_png(image_grid(torch.cat(rows), len(STRENGTHS), scale=2), out / f"attribute_{rank}.png")
+                edited = decode(lat)
+                p_target = clf(edited).softmax(1)[:, t].cpu()
+                tiles = [upscale(to_rgb_uint8(im.cpu()), max(1, 96 // im.shape[-1])) for im in edited]
+                rows.append([caption(tile, f"p {p:.2f}") for tile, p in zip(tiles, p_target.tolist())])
+        save_png(out / f"attribute_{rank}.png", grid(rows))
     result = {
         "target": target, "classes": clf.classes, "source": source, "attribute_labels": labels,
         "strength": strength, "latent_scale": scale, "n_images": int(len(z)),

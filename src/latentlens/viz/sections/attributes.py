@@ -41,7 +41,8 @@ def render(run_dir: Path) -> str | None:
     for rank, name in enumerate(r.get("files", [])):
         if (folder / name).is_file():
             parts.append(f"<figure>{img(folder / name, name)}<figcaption>Attribute {rank + 1}: the images it moves "
-                         "most, edited at growing strength (left: unchanged).</figcaption></figure>")  # fmt: skip
+                         "most, edited at growing strength (left: unchanged); above each image, the classifier's "
+                         f"probability of {escape(r['target'])}.</figcaption></figure>")  # fmt: skip
     return "".join(parts)
 
 
