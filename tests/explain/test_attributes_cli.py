@@ -20,7 +20,9 @@ def test_attributes_on_cells(tmp_path):
     assert all(0 <= v <= 1 for v in r["sufficiency"])
     assert r["factor_effects"] and {"nucleus_size", "elongation"} <= set(r["factor_effects"][0]["changes"])
     assert main(["report", "--run", str(tmp_path / "vae")]) == 0
-    assert "What changes the classifier" in (tmp_path / "vae" / "report.html").read_text()
+    report = (tmp_path / "vae" / "report.html").read_text()
+    assert "What changes the classifier" in report and "Sufficiency curve" in report and "held-out R<sup>2</sup>" in report
+    assert (out / "sufficiency.png").is_file()
     assert main(["attributes", "--classifier", str(tmp_path / "clf"), "--generator", str(tmp_path / "vae"), "--data",
                  str(data), "--target", "nope", "--out", str(out)]) == 2  # fmt: skip
 

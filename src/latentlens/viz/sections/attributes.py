@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...io import read_json
-from ..html import escape, img, table
+from ..html import escape, figure, img, pyplot, table
 
 ORDER = 60
 TITLE = "What changes the classifier"
@@ -31,6 +31,7 @@ def render(run_dir: Path) -> str | None:
         "k attributes are applied together, beside k random directions.</p>",
         table(["rank", "attribute", "mean logit push", "sufficiency (top k)", "random k",
                "factors it changes most (standard deviations)"], rows),  # fmt: skip
+        _sufficiency_curve(r, folder),
         "<p class='meta'>DiffEx's ranking (probability changes, pool removal): "
         + ", ".join(f"{escape(p['label'])}{'+' if p['sign'] else '-'}" for p in r["diffex"]) + "</p>",
     ]
@@ -48,3 +49,19 @@ def render(run_dir: Path) -> str | None:
 
 def _top_changes(effect: dict, n: int = 2) -> str:
     return ", ".join(f"{escape(k)} {v:+.2f}" for k, v in list(effect["changes"].items())[:n])
+
+
+def _sufficiency_curve(r: dict, folder: Path) -> str:
+    """Share of the other classes' images classified as the target once the top-k attributes are applied,
+    beside k random directions, k = 1..M."""
+    if not r.get("sufficiency"):
+        return ""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(4.2, 2.6))
+    ks = range(1, len(r["sufficiency"]) + 1)
+    ax.plot(ks, r["sufficiency"], "o-", color="#2a6fb0", label="top-k attributes")
+    ax.plot(ks, r["sufficiency_random"], "s--", color="#999999", label="k random directions")
+    ax.set(xlabel="k", ylabel=f"classified as {r['target']}", ylim=(-0.02, 1.02), xticks=list(ks))
+    ax.legend(frameon=False, fontsize=8)
+    return "<figure>" + figure(fig, "sufficiency curve", save_to=folder / "sufficiency.png") + (
+        "<figcaption>Sufficiency curve.</figcaption></figure>")

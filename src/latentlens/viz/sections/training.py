@@ -24,6 +24,8 @@ def render(run_dir: Path) -> str | None:
         ["model", f"{config['kind']}: " + _pairs(config["model"])],
         ["objective", f"{objective.get('name', '-')} " + _pairs(objective.get("hparams", {}))],
         ["data", train.get("data")],
+        *([["classifier term", f"{config['classifier']['cls_weight']} × KL(C(x) || C(x̂)), classifier "
+                               f"{config['classifier'].get('run') or 'given in Python'}"]] if config.get("classifier") else []),
         ["steps × batch", f"{summary.get('steps', train.get('steps'))} × {train.get('batch_size')}"],
         ["learning rate, seed", f"{train.get('lr')}, {train.get('seed')}"],
         ["processes", train.get("world_size", 1)],
