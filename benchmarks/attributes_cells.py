@@ -27,6 +27,7 @@ Writes ``bench-results/attributes_cells.json``.
 from __future__ import annotations
 
 import argparse
+import csv
 import statistics
 import sys
 import tempfile
@@ -76,6 +77,14 @@ def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sou
 
         for path in (data / "control").glob("*.png"):
             Image.fromarray((np.asarray(Image.open(path), dtype=np.float64) * 0.5).astype(np.uint8)).save(path)
+        with open(data / "factors.csv", newline="") as handle:  # keep the factor table true to the images
+            rows = list(csv.DictReader(handle))
+        for row in rows:
+            row["brightness"] = str(float(row["brightness"]) * (0.5 if row["condition"] == "control" else 1.0))
+        with open(data / "factors.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
     common = ["--data", str(data), "--image-size", "32", "--seed", str(seed), "--no-progress"]
     began = time.process_time()
     assert cli(["train", "classifier", *common, "--steps", str(steps["clf"]), "--out", str(data / "clf")]) == 0

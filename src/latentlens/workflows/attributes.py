@@ -15,7 +15,8 @@ changes through DiffEx's (:mod:`latentlens.explain.attributes`). Written into ``
 - ``attributes.json``: both rankings, the sufficiency curve (flip rate to the target when the top-k attributes
   are applied together) beside the same for k random directions, and with a factor table (``factors.csv``
   of synthetic cells) the change of each factor each attribute causes in the pictures, read by a factor
-  regressor fitted on the labelled images (its held-out R^2 per factor beside it);
+  regressor fitted on the labelled images (its held-out R^2 per factor beside it), in standard deviations of
+  the factor over the edited images;
 - ``attribute_<i>.png``: per ranked attribute, the images it moves most: the original and the edit at
   growing strength, with the classifier's probability of the target class above each image.
 """
@@ -131,7 +132,8 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     random_dirs = latents.pad(random_dirs / random_dirs.norm(dim=1, keepdim=True))
     random_suff = sufficiency(decode, classify, z, random_dirs, [{"attribute": i, "sign": 1} for i in range(len(stylex))],
                               strength * scale, t) if stylex else []  # fmt: skip
-    factor_effects, readout_r2 = _factor_effects(decode, z, dirs, stylex, strength * scale, images, Path(data), seed)
+    factor_effects, readout_r2 = _factor_effects(decode, z, dirs, stylex, strength * scale, images, Path(data), seed,
+                                                 edited=chosen)  # fmt: skip
     out = ensure_writable_dir(out)
     for rank, pick in enumerate(stylex):
         k, sign = pick["attribute"], 1.0 if pick["sign"] == 1 else -1.0
@@ -230,12 +232,14 @@ class _LatentBank:
 
 
 def _factor_effects(decode, z: torch.Tensor, dirs: torch.Tensor, picks, step: float, images, folder: Path,
-                    seed: int) -> tuple[list[dict], dict]:  # fmt: skip
+                    seed: int, edited=None) -> tuple[list[dict], dict]:  # fmt: skip
     """Per picked attribute, the mean change of each factor of the factor table between the decoded images
     and their edits, read off the pictures by a factor regressor fitted on the labelled images (what an
-    edit does to the image, whatever latent it moves). Returns the effects and the regressor's held-out R^2
-    per factor; factors constant over the table, and those the regressor cannot read from held-out images
-    (R^2 below :data:`READABLE_R2`), are left out of the effects."""
+    edit does to the image, whatever latent it moves). Changes are in standard deviations of the factor
+    over the edited images (``edited``: their indices in ``images``; the population the edit starts from,
+    as cell-profiling features are z-scored against the control wells), else over all images. Returns the
+    effects and the regressor's held-out R^2 per factor; factors constant over the table, and those the
+    regressor cannot read from held-out images (R^2 below :data:`READABLE_R2`), are left out of the effects."""
     from ..train.classifier import fit_factor_regressor
 
     table = _factor_table(folder, images.paths)
@@ -248,8 +252,11 @@ def _factor_effects(decode, z: torch.Tensor, dirs: torch.Tensor, picks, step: fl
     varying = values.std(0) > 1e-9
     keys, values = [k for k, v in zip(keys, varying) if v], values[:, varying]
     labelled = images.images[[i for i, _ in rows]]
-    steps = int(np.clip(40 * len(labelled) / 64, 200, 800))  # about 40 epochs
-    regressor, _, _, r2 = fit_factor_regressor(labelled, values, steps=steps, seed=seed)
+    steps = int(np.clip(80 * len(labelled) / 64, 300, 1000))  # about 80 epochs
+    regressor, _, sd, r2 = fit_factor_regressor(labelled, values, steps=steps, seed=seed)
+    start = [j for j, (i, _) in enumerate(rows) if edited is None or i in set(np.asarray(edited).tolist())]
+    unit = values[start].std(0) if len(start) >= 5 else sd
+    unit = np.where(unit > 1e-9, unit, sd)
 
     def read(latents: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -261,7 +268,7 @@ def _factor_effects(decode, z: torch.Tensor, dirs: torch.Tensor, picks, step: fl
     out = []
     for p in picks:
         sign = 1.0 if p["sign"] == 1 else -1.0
-        change = (read(z + sign * step * dirs[p["attribute"]][None]) - base).mean(0).numpy()  # factor sds
+        change = (read(z + sign * step * dirs[p["attribute"]][None]) - base).mean(0).numpy() * sd / unit
         order = readable[np.argsort(-np.abs(change[readable]))]
         if not len(order):
             break

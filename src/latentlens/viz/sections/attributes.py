@@ -30,7 +30,7 @@ def render(run_dir: Path) -> str | None:
         "AttFind on logit changes). Sufficiency: the share of those images classified as the target once the top "
         "k attributes are applied together, beside k random directions.</p>",
         table(["rank", "attribute", "mean logit push", "sufficiency (top k)", "random k",
-               "factors it changes most (standard deviations)"], rows),  # fmt: skip
+               "factors it changes most (standard deviations of the edited images)"], rows),  # fmt: skip
         _sufficiency_curve(r, folder),
         "<p class='meta'>DiffEx's ranking (probability changes, pool removal): "
         + ", ".join(f"{escape(p['label'])}{'+' if p['sign'] else '-'}" for p in r["diffex"]) + "</p>",
