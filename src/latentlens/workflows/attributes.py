@@ -254,7 +254,8 @@ def _factor_effects(decode, z: torch.Tensor, dirs: torch.Tensor, picks, step: fl
     labelled = images.images[[i for i, _ in rows]]
     steps = int(np.clip(80 * len(labelled) / 64, 300, 1000))  # about 80 epochs
     regressor, _, sd, r2 = fit_factor_regressor(labelled, values, steps=steps, seed=seed)
-    start = [j for j, (i, _) in enumerate(rows) if edited is None or i in set(np.asarray(edited).tolist())]
+    edited = None if edited is None else set(np.asarray(edited).tolist())
+    start = [j for j, (i, _) in enumerate(rows) if edited is None or i in edited]
     unit = values[start].std(0) if len(start) >= 5 else sd
     unit = np.where(unit > 1e-9, unit, sd)
 
