@@ -265,14 +265,15 @@ def _factor_effects(decode, z: torch.Tensor, dirs: torch.Tensor, picks, step: fl
                               for i in range(0, len(latents), 64)])  # fmt: skip
 
     readable = np.flatnonzero(r2 >= READABLE_R2)
+    r2_by_factor = {k: round(float(v), 3) for k, v in zip(keys, r2)}
+    if not len(readable):
+        return [], r2_by_factor
     base = read(z)
     out = []
     for p in picks:
         sign = 1.0 if p["sign"] == 1 else -1.0
         change = (read(z + sign * step * dirs[p["attribute"]][None]) - base).mean(0).numpy() * sd / unit
         order = readable[np.argsort(-np.abs(change[readable]))]
-        if not len(order):
-            break
         out.append({"attribute": p["attribute"], "sign": p["sign"], "main_factor": keys[order[0]],
                     "changes": {keys[j]: float(change[j]) for j in order}})  # fmt: skip
-    return out, {k: round(float(v), 3) for k, v in zip(keys, r2)}
+    return out, r2_by_factor
