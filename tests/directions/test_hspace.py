@@ -195,6 +195,16 @@ def test_h_space_generator_keeps_each_rows_noise_and_refuses_far_latents():
         gen(z + 1e3 * direction)
 
 
+def test_h_space_images_build_no_graph_through_weights_that_still_require_grad():
+    model = tiny_ddpm()
+    assert all(p.requires_grad for p in model.parameters())  # a user's model, not frozen by a finder
+    gen = HSpaceGenerator(model, steps=5, n_calibration=32)
+    z = gen.sample_latents(2, torch.Generator().manual_seed(0))
+    assert not gen(z).requires_grad and not gen.shifted(z, torch.ones_like(z)).requires_grad
+    delta = torch.ones_like(z, requires_grad=True)
+    assert gen.shifted(z, delta).requires_grad  # a shift that asks for a gradient still gets one
+
+
 def test_shifted_keeps_each_rows_noise_for_shifts_the_nearest_rule_refuses():
     from latentlens.directions.base import shifted_images
 

@@ -128,12 +128,14 @@ class HSpaceGenerator:
         def step(x, i):
             return self.sampler.step(x, i, edited=edited if i < self.edit_steps else None, mode=self.mode)
 
-        if delta_h.requires_grad and torch.is_grad_enabled() and self.checkpoint:
+        wants_grad = delta_h.requires_grad and torch.is_grad_enabled()
+        if wants_grad and self.checkpoint:
             x0 = checkpointed_chain(step, x_T, len(self.sampler), params=(delta_h,))
         else:
-            x0 = x_T
-            for i in range(len(self.sampler)):
-                x0 = step(x0, i)
+            with torch.set_grad_enabled(wants_grad):  # no graph through the weights when no shift wants one
+                x0 = x_T
+                for i in range(len(self.sampler)):
+                    x0 = step(x0, i)
         return ((x0 + 1) / 2).clamp(0, 1)
 
     def model_hash(self) -> str:
