@@ -13,11 +13,12 @@ apart from image pairs, chance 1/K; aim >= 0.8), **homogeneity** (mean cosine of
 different x_T, and its gain over random h-directions; aim >= 0.2), **linearity** (change at 2 eps over change at
 eps; aim within [1.6, 2.4]) and **factor alignment** with the dSprites factor predictor (factors controlled at
 purity >= 0.7). Shifts are in standard deviations of h: training eps ~ U[-S, S], |eps| >= S / 12; traversals and
-the scores use +-S and S / 2, with S = ``--strength`` (default 6).
+the scores use +-S and S / 2, with S = ``--strength`` (default 30).
 
 ``ratio`` = learned (no D) / random reconstructor accuracy, mean over seeds.
 Usage: ``python benchmarks/hspace_directions.py [--seeds 0,1,2] [--voynov-steps 200] [--ddim-steps 10]
-[--strength 6] [--no-discriminator]``.
+[--strength 30] [--no-discriminator] [--fresh]``. Each seed's methods are stored as they finish
+(``bench-results/hspace_directions/seed<S>/``), so a stopped run picks up where it was; ``--fresh`` starts over.
 Writes ``bench-results/hspace_directions.json`` (``reconstructor_accuracy`` per method and seed) and the
 artifacts and pictures under ``bench-results/hspace_directions/``.
 """
@@ -45,9 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--voynov-steps", type=int, default=200)
     parser.add_argument("--ddim-steps", type=int, default=10)
     parser.add_argument("--disc-weight", type=float, default=0.1)
-    parser.add_argument("--strength", type=float, default=6.0, help="largest shift, in standard deviations of h")
+    parser.add_argument("--strength", type=float, default=30.0, help="largest shift, in standard deviations of h")
     parser.add_argument("--no-discriminator", action="store_true", help="skip the voynov+D runs")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--fresh", action="store_true", help="forget the finished seeds and methods of an earlier run")
     args = parser.parse_args(argv)
     from latentlens.workflows.discover import discover
     from latentlens.zoo import resolve_run
@@ -55,16 +57,21 @@ def main(argv: list[str] | None = None) -> int:
     run = resolve_run(args.run)
     seeds = [int(s) for s in args.seeds.split(",")]
     out = ROOT / "bench-results" / "hspace_directions"
-    shutil.rmtree(out, ignore_errors=True)
+    if args.fresh:
+        shutil.rmtree(out, ignore_errors=True)
     hspace = {"steps": args.ddim_steps, "strength": args.strength}
-    common = {"k": args.k, "seeds": seeds, "steps": args.voynov_steps, "hspace": hspace, "device": args.device,
-              "data": "dsprites", "force": True}  # fmt: skip
+    common = {"k": args.k, "steps": args.voynov_steps, "hspace": hspace, "device": args.device, "data": "dsprites"}
     began = time.perf_counter()
-    results = discover(run, ["voynov", "pca", "random"], out=out / "plain", **common)
-    if not args.no_discriminator:
-        with_d = discover(run, ["voynov"], out=out / "with_discriminator",
-                          finder_params={"voynov": {"discriminator_weight": args.disc_weight}}, **common)  # fmt: skip
-        results["voynov+D"] = with_d["voynov"]
+    results: dict = {}
+    for seed in seeds:  # seed by seed, each in its own folder: an interrupted run resumes where it stopped
+        folder = out / f"seed{seed}"
+        entries = discover(run, ["voynov", "pca", "random"], out=folder / "plain", seeds=[seed], **common)
+        if not args.no_discriminator:
+            with_d = discover(run, ["voynov"], out=folder / "with_discriminator", seeds=[seed],
+                              finder_params={"voynov": {"discriminator_weight": args.disc_weight}}, **common)  # fmt: skip
+            entries["voynov+D"] = with_d["voynov"]
+        for method, entry in entries.items():
+            results.setdefault(method, {"per_seed": []})["per_seed"] += entry["per_seed"]
     seconds = time.perf_counter() - began
     table = {}
     for method, entry in results.items():

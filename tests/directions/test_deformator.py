@@ -194,7 +194,21 @@ def test_deformator_warm_start_begins_at_the_given_basis(kind):
 
 def test_voynov_rejects_an_unknown_init(blob_generator):
     with pytest.raises(LatentLensError, match="unknown init"):
-        Voynov(init="pca", n_steps=2).fit(blob_generator)
+        Voynov(init="nope", n_steps=2).fit(blob_generator)
+
+
+def test_pca_init_starts_at_the_principal_axes_of_an_anisotropic_latent():
+    from latentlens.testing import KnownDirectionsGenerator
+
+    class Anisotropic(KnownDirectionsGenerator):  # h-space-like: sampled latents spread most along axes 5 and 2
+        def sample_latents(self, n, generator=None):
+            spread = torch.ones(self.latent_dim)
+            spread[5], spread[2] = 6.0, 3.0
+            return torch.randn(n, self.latent_dim, generator=generator) * spread
+
+    init, basis = Voynov(init="pca")._initial_basis(Anisotropic(latent_dim=8, n_factors=2), 2, seed=0)
+    assert init == "pca" and basis.shape == (2, 8)
+    assert float(basis[0, 5].abs()) > 0.99 and float(basis[1, 2].abs()) > 0.99
 
 
 class HazeGenerator(torch.nn.Module):

@@ -50,8 +50,8 @@ def add_parser(subparsers) -> None:
     h.add_argument("--ddim-steps", type=positive_int, default=10, help="DDIM steps of every image (default 10)")
     h.add_argument("--t-edit", type=fraction, default=0.2, help="shift h while t >= t_edit * T (default 0.2)")
     h.add_argument("--edit-mode", choices=("asyrp", "symmetric"), default="asyrp")
-    h.add_argument("--strength", type=positive_float, default=6.0,
-                   help="shifts in standard deviations of h: traversals span [-s, s], voynov trains and RCA scores on shifts up to s (default 6)")  # fmt: skip
+    h.add_argument("--strength", type=positive_float, default=30.0,
+                   help="shifts in standard deviations of h: traversals span [-s, s], voynov trains and RCA scores on shifts up to s (default 30)")  # fmt: skip
     h.add_argument("--discriminator", type=non_negative_float, default=0.0,
                    help="voynov: weight of the realism discriminator (Zhang et al.; default 0 = off)")  # fmt: skip
     p.add_argument("--force", action="store_true", help="redo methods that metrics.json already holds")

@@ -62,7 +62,7 @@ from .shift_networks import (
 
 log = logging.getLogger(__name__)
 
-VOYNOV_INITS = ("auto", "identity", "random", "sefa", "ganspace")
+VOYNOV_INITS = ("auto", "identity", "random", "sefa", "ganspace", "pca")
 ORTHOGONALITY = ("none", "nog", "olr")
 
 
@@ -288,7 +288,8 @@ class Voynov(DirectionFinder):
         tell apart; equally distinguishable mixtures (two diagonal translations instead of x and y) score as
         well as the pure factors, so from the coordinate axes the deformator often stays near its start, and
         a warm start at the generator's principal directions aligns with the true ones (``make bench``:
-        ``voynov_alignment``).
+        ``voynov_alignment``); ``"pca"``: the principal axes of sampled latents, for latent spaces that are not
+        isotropic (a diffusion model's h-space), where the random start's directions move the images least.
     ordering: ``"effect"`` (default), ``"rca"`` or ``"none"`` (the method itself has no order).
     n_eval: fresh samples for the final per-direction reconstructor accuracy.
     pair_forward: ``"split"`` (default) or ``"batched"`` (see the module docstring).
@@ -413,7 +414,11 @@ class Voynov(DirectionFinder):
             with torch.inference_mode():
                 width = generator.features(generator.sample_latents(2, torch_generator(seed, 5)).float(), layer)
             n = min(k, width.flatten(1).shape[1])
-        basis = build_finder(init, n_directions=n, random_state=seed)._fit(generator, seed)["basis"].double()
+        if init == "pca":  # a start needs the leading axes only: 2,000 samples, not PCA's 10,000
+            finder = build_finder("ganspace", n_directions=n, layer="latent", n_samples=max(2000, 4 * n), random_state=seed)
+        else:
+            finder = build_finder(init, n_directions=n, random_state=seed)
+        basis = finder._fit(generator, seed)["basis"].double()
         q, _ = torch.linalg.qr(basis.T)  # orthonormalise (GANSpace's regression directions need not be)
         signs = torch.sign((q.T * basis).sum(1, keepdim=True))
         signs[signs == 0] = 1
