@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .directions.generators import as_generator, infer_output_range, map_output_range
+from .directions.generators import as_generator
+from .directions.output_range import infer_output_range, map_output_range
 from .errors import LatentLensError
 
 log = logging.getLogger(__name__)
