@@ -65,7 +65,7 @@ def _agreement(clf_run: Path, gen_run: Path, data: Path) -> float:
 
 
 def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sources=SOURCES,
-             response: str = "all") -> dict:  # fmt: skip
+             response: str = "all", vae_args: tuple = ("--beta", "0.1")) -> dict:  # fmt: skip
     from latentlens.data.cells import generate_cells
     from latentlens.io import read_json
 
@@ -97,7 +97,7 @@ def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sou
         if not (run / "model.safetensors").is_file():
             if model.startswith("vae"):
                 guided = ["--classifier", str(data / "clf")] if model == "vae" else []
-                assert cli(["train", "vae", *common, "--steps", str(steps["vae"]), "--latent-dim", "8", "--beta", "0.1",
+                assert cli(["train", "vae", *common, "--steps", str(steps["vae"]), "--latent-dim", "8", *vae_args,
                             *guided, "--out", str(run)]) == 0  # fmt: skip
             else:
                 extra = ["--no-classifier-component"] if model == "diffae-noKL" else []
@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sources", default=",".join(SOURCES), help="comma-separated subset of: " + ", ".join(SOURCES))
     parser.add_argument("--response", choices=["all", "graded"], default="all",
                         help="how treated cells show the phenotypes (latentlens data cells --response)")
+    parser.add_argument("--vae-args", default="--beta 0.1",
+                        help="how both VAEs are trained, as latentlens train vae options (default: --beta 0.1)")
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "attributes_cells.json"))
     args = parser.parse_args(argv)
     sources = tuple(v.strip() for v in args.sources.split(",") if v.strip())
@@ -143,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     n = 60 if args.quick else 500
     work = Path(tempfile.mkdtemp(prefix="attributes-bench-"))
     seeds = [int(s) for s in args.seeds.split(",")]
-    runs = {s: one_seed(work, s, steps, n, sources=sources, response=args.response) for s in seeds}
+    runs = {s: one_seed(work, s, steps, n, sources=sources, response=args.response,
+                         vae_args=tuple(args.vae_args.split())) for s in seeds}
 
     def at(r, k, key="sufficiency"):
         return r[key][k - 1] if len(r[key]) >= k else float("nan")
@@ -161,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         t = table[source]
         t["sufficiency_gain"] = 100 * (t["sufficiency_k"][2] - t["random_k"][2])
     best = max(sources, key=lambda s: (sum(table[s]["top2_planted"]), table[s]["sufficiency_gain"]))
-    leak = one_seed(work, seeds[0], steps, n, leak=True, sources=(best,), response=args.response)[best]
+    leak = one_seed(work, seeds[0], steps, n, leak=True, sources=(best,), response=args.response,
+                    vae_args=tuple(args.vae_args.split()))[best]
     ours, ref = table[best]["sufficiency_k"][2], table[best]["random_k"][2]
     write_json(args.out, {
         "name": "attributes_cells", "ours": ours, "reference": ref, "ratio": ours / ref if ref else None,
@@ -170,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "top2_planted": table[best]["top2_planted"], "sufficiency_gain": table[best]["sufficiency_gain"],
         "table": table, "leaked_brightness_first": leak["brightness_first"], "leaked_run": leak,
         "runs": {str(s): runs[s] for s in seeds}, "quick": args.quick, "steps": steps, "response": args.response,
+        "vae_args": args.vae_args,
         "command": "python benchmarks/attributes_cells.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     })  # fmt: skip
     return 0
