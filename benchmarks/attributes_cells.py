@@ -16,7 +16,8 @@ independently (with ``all`` they move together from cell to cell). Then the best
 classifier trained on cells whose **brightness** was leaked into the labels (control cells dimmer): the method
 must surface brightness first - the check that it explains the classifier, not the data.
 
-JSON: ``best_source``, ``top2_planted`` (per seed), ``sufficiency_gain`` (flip-rate points above random at k = 2),
+JSON: ``best_source``, ``top2_planted`` (per seed, StylEx's ranking; ``diffex_top2_planted`` in the table is the same
+for DiffEx's), ``sufficiency_gain`` (flip-rate points above random at k = 2),
 ``ours`` = sufficiency at k = 2, ``reference`` = k = 2 random directions.
 
 Usage: ``python benchmarks/attributes_cells.py [--seeds 0,1,2] [--quick] [--sources "vae coordinates,vae sefa"]
@@ -113,13 +114,15 @@ def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sou
                     "--out", str(out)]) == 0  # fmt: skip
         r = read_json(out / "attributes.json")
         mains = [e["main_factor"] for e in r["factor_effects"]]
+        diffex_mains = [e["main_factor"] for e in r.get("diffex_factor_effects") or []]
         results[source] = {
             "main_factors": mains, "top2_planted": set(mains[:2]) == PLANTED, "sufficiency": r["sufficiency"],
+            "diffex_main_factors": diffex_mains, "diffex_top2_planted": set(diffex_mains[:2]) == PLANTED,
             "sufficiency_random": r["sufficiency_random"], "brightness_first": bool(mains) and mains[0] == "brightness",
             "class_agreement": _agreement(data / "clf", run, data),
             "cpu_seconds": round(time.process_time() - began + clf_seconds, 1),
         }  # fmt: skip
-        print(seed, source, results[source]["main_factors"], [round(v, 2) for v in r["sufficiency"]],
+        print(seed, source, mains, "diffex", diffex_mains, [round(v, 2) for v in r["sufficiency"]],
               [round(v, 2) for v in r["sufficiency_random"]], f"agreement {results[source]['class_agreement']:.2f}",
               flush=True)  # fmt: skip
     return results
@@ -156,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         per = [runs[s][source] for s in seeds]
         table[source] = {
             "top2_planted": [r["top2_planted"] for r in per],
+            "diffex_top2_planted": [r["diffex_top2_planted"] for r in per],
             "sufficiency_k": {k: statistics.mean(at(r, k) for r in per) for k in (1, 2, 4)},
             "random_k": {k: statistics.mean(at(r, k, "sufficiency_random") for r in per) for k in (1, 2, 4)},
             "class_agreement": statistics.mean(r["class_agreement"] for r in per),

@@ -19,6 +19,11 @@ def test_attributes_on_cells(tmp_path):
     assert len(r["sufficiency"]) == len(r["stylex"]) == len(r["sufficiency_random"])
     assert all(0 <= v <= 1 for v in r["sufficiency"])
     assert r["factor_effects"] and {"nucleus_size", "elongation"} <= set(r["factor_effects"][0]["changes"])
+    diffex_read = [(e["attribute"], e["sign"]) for e in r["diffex_factor_effects"] or []]
+    assert diffex_read == [(p["attribute"], p["sign"]) for p in r["diffex"]]
+    shared = {(e["attribute"], e["sign"]): e for e in r["factor_effects"]}
+    for e in r["diffex_factor_effects"] or []:  # a pick both variants made is read once, the same for both
+        assert shared.get((e["attribute"], e["sign"]), e) == e
     assert main(["report", "--run", str(tmp_path / "vae")]) == 0
     report = (tmp_path / "vae" / "report.html").read_text()
     assert "What changes the classifier" in report and "Sufficiency curve" in report and "held-out R<sup>2</sup>" in report

@@ -16,7 +16,8 @@ changes through DiffEx's (:mod:`latentlens.explain.attributes`). Written into ``
   are applied together) beside the same for k random directions, and with a factor table (``factors.csv``
   of synthetic cells) the change of each factor each attribute causes in the pictures, read by a factor
   regressor fitted on the labelled images (its held-out R^2 per factor beside it), in standard deviations of
-  the factor over the edited images;
+  the factor over the edited images, for StylEx's picks (``factor_effects``) and DiffEx's
+  (``diffex_factor_effects``);
 - ``attribute_<i>.png``: per ranked attribute, the images it moves most: the original and the edit at
   growing strength, with the classifier's probability of the target class above each image.
 """
@@ -132,8 +133,13 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     random_dirs = latents.pad(random_dirs / random_dirs.norm(dim=1, keepdim=True))
     random_suff = sufficiency(decode, classify, z, random_dirs, [{"attribute": i, "sign": 1} for i in range(len(stylex))],
                               strength * scale, t) if stylex else []  # fmt: skip
-    factor_effects, readout_r2 = _factor_effects(decode, z, dirs, stylex, strength * scale, images, Path(data), seed,
-                                                 edited=chosen)  # fmt: skip
+    pairs = [(p["attribute"], p["sign"]) for p in stylex]
+    read_picks = stylex + [p for p in diffex if (p["attribute"], p["sign"]) not in pairs]  # one regressor for both
+    read_effects, readout_r2 = _factor_effects(decode, z, dirs, read_picks, strength * scale, images, Path(data), seed,
+                                               edited=chosen)  # fmt: skip
+    by_pick = {(e["attribute"], e["sign"]): e for e in read_effects}
+    factor_effects = read_effects[: len(stylex)]
+    diffex_factor_effects = [by_pick[(p["attribute"], p["sign"])] for p in diffex if by_pick]
     out = ensure_writable_dir(out)
     for rank, pick in enumerate(stylex):
         k, sign = pick["attribute"], 1.0 if pick["sign"] == 1 else -1.0
@@ -153,6 +159,7 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
         "stylex": [{**p, "label": labels[p["attribute"]]} for p in stylex],
         "diffex": [{**p, "label": labels[p["attribute"]]} for p in diffex],
         "sufficiency": suff, "sufficiency_random": random_suff, "factor_effects": factor_effects or None,
+        "diffex_factor_effects": diffex_factor_effects or None,
         "factor_readout_r2": readout_r2 or None,
         "files": [f"attribute_{i}.png" for i in range(len(stylex))],
     }  # fmt: skip
