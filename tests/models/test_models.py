@@ -91,6 +91,16 @@ def test_beta_tcvae_with_beta_one_is_the_plain_vae_loss():
     assert tc["loss"].item() == pytest.approx(vae["loss"].item(), rel=1e-6)
 
 
+def test_beta_tcvae_kl_weight_scales_all_but_the_total_correlation():
+    model = build_model("vae", {}).train()
+    x = (torch.rand(4, 1, 64, 64) > 0.5).float()
+    for kl_weight in (1.0, 0.1):
+        out = build_objective("beta-tcvae", 10, beta=4.0, kl_weight=kl_weight)(model, x, torch.Generator().manual_seed(0))
+        expected = out["rec"] + kl_weight * out["kl"] + (4.0 - kl_weight) * out["tc"]
+        assert out["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
+    assert build_objective("beta-tcvae", 10, beta=4.0, kl_weight=0.1).hparams() == {"beta": 4.0, "kl_weight": 0.1}
+
+
 def test_factorvae_discriminator_starts_near_chance_and_learns():
     torch.manual_seed(0)
     objective = build_objective("factorvae", 4, gamma=10.0, disc_width=64)

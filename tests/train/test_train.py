@@ -229,3 +229,18 @@ def test_frozen_discriminator_leaves_the_factorvae_step_unchanged():
     for a, b in zip(loss_fn.discriminator.parameters(), twin_loss.discriminator.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     assert all(p.requires_grad for p in loss_fn.discriminator.parameters())
+
+
+def test_objective_flags_reach_only_the_objectives_that_take_them(tmp_path):
+    from latentlens.cli import main
+    from latentlens.commands.train import objective_params
+    from latentlens.errors import LatentLensError
+
+    class Args:
+        beta, kl_weight, gamma, ad_lambda, ad_layer, ad_pair = 4.0, 0.1, None, None, None, None
+
+    assert objective_params("beta-tcvae", Args) == {"beta": 4.0, "kl_weight": 0.1}
+    with pytest.raises(LatentLensError, match="--kl-weight does not apply to objective 'beta-vae'"):
+        objective_params("beta-vae", Args)
+    assert main(["train", "vae", "--data", "dsprites", "--objective", "beta-vae", "--kl-weight", "0.1",
+                 "--steps", "1", "--out", str(tmp_path / "run")]) == 2  # fmt: skip

@@ -9,7 +9,7 @@ from . import non_negative_float, non_negative_int, positive_float, positive_int
 
 log = logging.getLogger(__name__)
 
-OBJECTIVE_FLAGS = ("beta", "gamma", "ad_lambda", "ad_layer", "ad_pair")
+OBJECTIVE_FLAGS = ("beta", "kl_weight", "gamma", "ad_lambda", "ad_layer", "ad_pair")
 
 
 def add_parser(subparsers) -> None:
@@ -45,6 +45,8 @@ def add_parser(subparsers) -> None:
                    help="GAN: weight of the R1 penalty on real images (default 10; 0 = plain DCGAN)")  # fmt: skip
     p.add_argument("--beta", type=positive_float, default=None,
                    help="beta-VAE: default 4 on dsprites, 1 on your own images; beta-TCVAE: default 6")  # fmt: skip
+    p.add_argument("--kl-weight", type=positive_float, default=None,
+                   help="beta-TCVAE: weight of the KL's mutual-information and dimension-wise parts (default 1)")  # fmt: skip
     p.add_argument("--gamma", type=positive_float, default=None, help="FactorVAE TC weight")
     p.add_argument("--ad-lambda", type=non_negative_float, default=None, help="AD-FactorVAE attention-disentanglement weight")
     p.add_argument("--ad-layer", default=None, help="AD-FactorVAE encoder layer name")

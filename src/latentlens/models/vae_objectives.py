@@ -93,17 +93,22 @@ class BetaVAE(VAEObjective):
 
 @register("objective", "beta-tcvae")
 class BetaTCVAE(VAEObjective):
-    def __init__(self, beta: float = 6.0):
+    """Chen et al. 2018, Eq. 4: the KL term split into index-code MI, total correlation and dimension-wise KL,
+    weighted alpha, ``beta`` and gamma. ``kl_weight`` is alpha = gamma (the paper's choice, 1 by default): loss =
+    rec + kl_weight * KL + (beta - kl_weight) * TC. A weight below 1 keeps dim images (few bright pixels, a small
+    reconstruction term) from giving up their latents, as beta < 1 does for the beta-VAE."""
+
+    def __init__(self, beta: float = 6.0, kl_weight: float = 1.0):
         super().__init__()
-        self.beta = float(beta)
+        self.beta, self.kl_weight = float(beta), float(kl_weight)
 
     def hparams(self) -> dict:
-        return {"beta": self.beta}
+        return {"beta": self.beta} if self.kl_weight == 1.0 else {"beta": self.beta, "kl_weight": self.kl_weight}
 
     def forward(self, model, x, generator=None):
         out, mu, logvar, z = self.terms(model, x, generator)
         out["tc"] = minibatch_total_correlation(z, mu, logvar)
-        out["loss"] = out["rec"] + out["kl"] + (self.beta - 1.0) * out["tc"]
+        out["loss"] = out["rec"] + self.kl_weight * out["kl"] + (self.beta - self.kl_weight) * out["tc"]
         return out
 
 
