@@ -133,13 +133,12 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     random_dirs = latents.pad(random_dirs / random_dirs.norm(dim=1, keepdim=True))
     random_suff = sufficiency(decode, classify, z, random_dirs, [{"attribute": i, "sign": 1} for i in range(len(stylex))],
                               strength * scale, t) if stylex else []  # fmt: skip
-    pairs = [(p["attribute"], p["sign"]) for p in stylex]
-    read_picks = stylex + [p for p in diffex if (p["attribute"], p["sign"]) not in pairs]  # one regressor for both
-    read_effects, readout_r2 = _factor_effects(decode, z, dirs, read_picks, strength * scale, images, Path(data), seed,
-                                               edited=chosen)  # fmt: skip
-    by_pick = {(e["attribute"], e["sign"]): e for e in read_effects}
-    factor_effects = read_effects[: len(stylex)]
-    diffex_factor_effects = [by_pick[(p["attribute"], p["sign"])] for p in diffex if by_pick]
+    picked = {(p["attribute"], p["sign"]): p for p in stylex + diffex}  # each pick read once, one regressor for both
+    read, readout_r2 = _factor_effects(decode, z, dirs, list(picked.values()), strength * scale, images, Path(data),
+                                       seed, edited=chosen)  # fmt: skip
+    read = {(e["attribute"], e["sign"]): e for e in read}
+    factor_effects = [read[(p["attribute"], p["sign"])] for p in stylex if read]
+    diffex_factor_effects = [read[(p["attribute"], p["sign"])] for p in diffex if read]
     out = ensure_writable_dir(out)
     for rank, pick in enumerate(stylex):
         k, sign = pick["attribute"], 1.0 if pick["sign"] == 1 else -1.0
