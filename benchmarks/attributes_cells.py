@@ -21,7 +21,7 @@ for DiffEx's), ``sufficiency_gain`` (flip-rate points above random at k = 2),
 ``ours`` = sufficiency at k = 2, ``reference`` = k = 2 random directions.
 
 Usage: ``python benchmarks/attributes_cells.py [--seeds 0,1,2] [--quick] [--sources "vae coordinates,vae sefa"]
-[--response all|graded]``.
+[--response all|graded] [--shift step|range]``.
 Writes ``bench-results/attributes_cells.json``.
 """
 
@@ -66,7 +66,7 @@ def _agreement(clf_run: Path, gen_run: Path, data: Path) -> float:
 
 
 def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sources=SOURCES,
-             response: str = "all", vae_args: tuple = ("--beta", "0.1")) -> dict:  # fmt: skip
+             response: str = "all", vae_args: tuple = ("--beta", "0.1"), shift: str = "step") -> dict:  # fmt: skip
     from latentlens.data.cells import generate_cells
     from latentlens.io import read_json
 
@@ -111,7 +111,7 @@ def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sou
         out = data / model / f"attributes-{how}"
         assert cli(["attributes", "--classifier", str(data / "clf"), "--generator", str(run), "--data", str(data),
                     "--target", "treated", "--attributes", "4", "--n", "200", "--seed", str(seed), "--source", src,
-                    "--out", str(out)]) == 0  # fmt: skip
+                    "--shift", shift, "--out", str(out)]) == 0  # fmt: skip
         r = read_json(out / "attributes.json")
         mains = [e["main_factor"] for e in r["factor_effects"]]
         diffex_mains = [e["main_factor"] for e in r.get("diffex_factor_effects") or []]
@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="how treated cells show the phenotypes (latentlens data cells --response)")
     parser.add_argument("--vae-args", default="--beta 0.1",
                         help="how both VAEs are trained, as latentlens train vae options (default: --beta 0.1)")
+    parser.add_argument("--shift", choices=["step", "range"], default="step",
+                        help="latentlens attributes --shift: a fixed step, or StylEx's moves to each attribute's range")
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "attributes_cells.json"))
     args = parser.parse_args(argv)
     sources = tuple(v.strip() for v in args.sources.split(",") if v.strip())
@@ -149,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="attributes-bench-"))
     seeds = [int(s) for s in args.seeds.split(",")]
     runs = {s: one_seed(work, s, steps, n, sources=sources, response=args.response,
-                         vae_args=tuple(args.vae_args.split())) for s in seeds}
+                         vae_args=tuple(args.vae_args.split()), shift=args.shift) for s in seeds}
 
     def at(r, k, key="sufficiency"):
         return r[key][k - 1] if len(r[key]) >= k else float("nan")
@@ -169,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         t["sufficiency_gain"] = 100 * (t["sufficiency_k"][2] - t["random_k"][2])
     best = max(sources, key=lambda s: (sum(table[s]["top2_planted"]), table[s]["sufficiency_gain"]))
     leak = one_seed(work, seeds[0], steps, n, leak=True, sources=(best,), response=args.response,
-                    vae_args=tuple(args.vae_args.split()))[best]
+                    vae_args=tuple(args.vae_args.split()), shift=args.shift)[best]
     ours, ref = table[best]["sufficiency_k"][2], table[best]["random_k"][2]
     write_json(args.out, {
         "name": "attributes_cells", "ours": ours, "reference": ref, "ratio": ours / ref if ref else None,
@@ -178,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         "top2_planted": table[best]["top2_planted"], "sufficiency_gain": table[best]["sufficiency_gain"],
         "table": table, "leaked_brightness_first": leak["brightness_first"], "leaked_run": leak,
         "runs": {str(s): runs[s] for s in seeds}, "quick": args.quick, "steps": steps, "response": args.response,
-        "vae_args": args.vae_args,
+        "vae_args": args.vae_args, "shift": args.shift,
         "command": "python benchmarks/attributes_cells.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     })  # fmt: skip
     return 0

@@ -17,7 +17,7 @@ the scores use +-S and S / 2, with S = ``--strength`` (default 30).
 
 ``ratio`` = learned (no D) / random reconstructor accuracy, mean over seeds.
 Usage: ``python benchmarks/hspace_directions.py [--seeds 0,1,2] [--voynov-steps 200] [--ddim-steps 10]
-[--strength 30] [--no-discriminator] [--fresh]``. Each seed's methods are stored as they finish
+[--strength 30] [--no-discriminator | --only-discriminator] [--fresh]``. Each seed's methods are stored as they finish
 (``bench-results/hspace_directions/seed<S>/``), so a stopped run picks up where it was; ``--fresh`` starts over.
 Writes ``bench-results/hspace_directions.json`` (``reconstructor_accuracy`` per method and seed) and the
 artifacts and pictures under ``bench-results/hspace_directions/``.
@@ -48,9 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--disc-weight", type=float, default=0.1)
     parser.add_argument("--strength", type=float, default=30.0, help="largest shift, in standard deviations of h")
     parser.add_argument("--no-discriminator", action="store_true", help="skip the voynov+D runs")
+    parser.add_argument("--only-discriminator", action="store_true",
+                        help="run only voynov+D (the rows a --no-discriminator run left out)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--fresh", action="store_true", help="forget the finished seeds and methods of an earlier run")
     args = parser.parse_args(argv)
+    if args.no_discriminator and args.only_discriminator:
+        parser.error("--no-discriminator and --only-discriminator leave nothing to run")
     from latentlens.workflows.discover import discover
     from latentlens.zoo import resolve_run
 
@@ -65,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {}
     for seed in seeds:  # seed by seed, each in its own folder: an interrupted run resumes where it stopped
         folder = out / f"seed{seed}"
-        entries = discover(run, ["voynov", "pca", "random"], out=folder / "plain", seeds=[seed], **common)
+        entries = {} if args.only_discriminator else discover(run, ["voynov", "pca", "random"], out=folder / "plain",
+                                                              seeds=[seed], **common)  # fmt: skip
         if not args.no_discriminator:
             with_d = discover(run, ["voynov"], out=folder / "with_discriminator", seeds=[seed],
                               finder_params={"voynov": {"discriminator_weight": args.disc_weight}}, **common)  # fmt: skip
@@ -83,10 +88,12 @@ def main(argv: list[str] | None = None) -> int:
             row[key + "_mean"] = float(np.mean(values)) if values else None
         table[method] = row
         print(f"{method:9s} " + "  ".join(f"{k} {row[k + '_mean']:.3f}" for k in KEYS if row[k + "_mean"] is not None), flush=True)
-    learned, random = table["voynov"]["rca_mean"], table["random"]["rca_mean"]
+    learned = table.get("voynov", table.get("voynov+D"))["rca_mean"]
+    random = table["random"]["rca_mean"] if "random" in table else None
     result = {
         "name": "hspace_directions", "unit": "reconstructor accuracy, learned / random h-directions",
         "ours": learned, "reference": random, "ratio": learned / random if random else None,
+        "ours_method": "voynov" if "voynov" in table else "voynov+D",
         "reconstructor_accuracy": {m: table[m]["rca"] for m in table},
         "chance": 1 / args.k, "table": table, "seeds": seeds, "k": args.k, "voynov_steps": args.voynov_steps,
         "ddim_steps": args.ddim_steps, "strength": args.strength,

@@ -1,12 +1,18 @@
 """AttFind (StylEx and DiffEx) on hand-made effect tensors, and effects/sufficiency on a known toy."""
 
 import numpy as np
+import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from latentlens.errors import LatentLensError
 from latentlens.explain.attributes import (
     attribute_effects,
     diffex_attfind,
     filter_unstable_images,
+    range_displacements,
+    signed_displacements,
     stylex_attfind,
     sufficiency,
 )
@@ -63,3 +69,48 @@ def test_effects_and_sufficiency_on_a_linear_toy():
     assert (picks[0]["attribute"], picks[0]["sign"]) == (0, 1)
     assert sufficiency(decode, classify, z, dirs, picks[:1], 1.0, target=1) == [1.0]
     assert sufficiency(decode, classify, z, dirs, [{"attribute": 1, "sign": 1}], 1.0, target=1) == [0.0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 12), width=st.integers(1, 5), extra=st.integers(0, 3))
+def test_range_displacements_land_on_the_range_ends_and_move_nothing_else(seed, n, width, extra):
+    """StylEx's edit: z + delta * d puts the coordinate along d exactly at the population's min (sign 0) or max
+    (sign 1), leaves the orthogonal complement and the coordinates beyond the directions' width alone."""
+    g = torch.Generator().manual_seed(seed)
+    population = torch.randn(3 * n, width + extra, generator=g) * torch.rand(width + extra, generator=g).add(0.1)
+    z = population[:n]
+    q, _ = torch.linalg.qr(torch.randn(width, width, generator=g))
+    dirs = q.T[: max(1, width - 1)]
+    delta = range_displacements(z, dirs, population)
+    assert delta.shape == (n, 2, len(dirs))
+    assert (delta[:, 0] <= 1e-6).all() and (delta[:, 1] >= -1e-6).all()
+    along = population[:, :width] @ dirs.T
+    for k, d in enumerate(dirs):
+        for sign, end in ((0, along[:, k].min()), (1, along[:, k].max())):
+            edited = z.clone()
+            edited[:, :width] += delta[:, sign, k, None] * d[None]
+            torch.testing.assert_close(edited[:, :width] @ d, end.expand(n), atol=1e-4, rtol=0)
+            rest = torch.eye(width) - torch.outer(d, d)
+            torch.testing.assert_close((edited - z)[:, :width] @ rest, torch.zeros(n, width), atol=1e-4, rtol=0)
+            assert torch.equal(edited[:, width:], z[:, width:])
+
+
+def test_range_displacements_drive_effects_and_sufficiency():
+    """On the linear toy, moving z0 to its maximum over a population whose z0 reaches 1 flips every image,
+    and a population that only reaches 0.4 flips none: the edit size comes from the data, not a step."""
+    decode = lambda z: z  # noqa: E731
+    classify = lambda x: torch.stack([torch.zeros(len(x)), x[:, 0] - 0.5], 1)  # noqa: E731
+    z = torch.zeros(6, 2)
+    dirs = torch.eye(2)
+    wide = torch.tensor([[-1.0, 0.0], [1.0, 0.0]])
+    narrow = torch.tensor([[-0.4, 0.0], [0.4, 0.0]])
+    e = attribute_effects(decode, classify, z, dirs, range_displacements(z, dirs, wide))
+    np.testing.assert_allclose(e[:, 1, 0, 1], 1.0)
+    np.testing.assert_allclose(e[:, 0, 0, 1], -1.0)
+    pick = [{"attribute": 0, "sign": 1}]
+    assert sufficiency(decode, classify, z, dirs, pick, range_displacements(z, dirs, wide), target=1) == [1.0]
+    assert sufficiency(decode, classify, z, dirs, pick, range_displacements(z, dirs, narrow), target=1) == [0.0]
+    with pytest.raises(LatentLensError, match="images, 2, attributes"):
+        signed_displacements(torch.zeros(5, 2, 2), 6, 2)
+    with pytest.raises(LatentLensError, match="one per direction"):
+        signed_displacements([1.0, 2.0, 3.0], 6, 2)

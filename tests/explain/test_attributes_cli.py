@@ -47,8 +47,9 @@ def test_attributes_of_a_classifier_aware_diffusion_autoencoder(tmp_path, one_th
     out = tmp_path / "dae" / "attributes"
     assert main(["attributes", "--classifier", str(tmp_path / "clf"), "--generator", str(tmp_path / "dae"), "--data",
                  str(data), "--target", "treated", "--source", "latentclr", "--attributes", "2", "--n", "6",
-                 "--render-steps", "2", "--out", str(out)]) == 0  # fmt: skip
+                 "--render-steps", "2", "--shift", "range", "--out", str(out)]) == 0  # fmt: skip
     r = read_json(out / "attributes.json")
+    assert r["shift"] == "range" and r["strength"] is None
     assert r["source"] == "latentclr" and len(r["attribute_labels"]) == 10 and (out / "latentclr.safetensors").is_file()
     assert len(r["sufficiency"]) == len(r["stylex"]) and (out / "attribute_0.png").is_file()
     assert main(["train", "diffae", *common, "--steps", "2", "--width", "16", "--patch-size", "2", "--classifier",

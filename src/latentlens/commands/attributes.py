@@ -36,7 +36,11 @@ def add_parser(subparsers) -> None:
                    help="coordinates (z or z_sem), directions:NAME (an artifact of the generator run), or latentclr "
                         "(contrastive directions fitted on the encoded images, as DiffEx)")  # fmt: skip
     p.add_argument("--render-steps", type=positive_int, default=10, help="diffusion autoencoder: DDIM steps per image")
-    p.add_argument("--strength", type=positive_float, default=1.5, help="edit size in latent standard deviations")
+    p.add_argument("--strength", type=positive_float, default=1.5,
+                   help="with --shift step: edit size in latent standard deviations")  # fmt: skip
+    p.add_argument("--shift", choices=["step", "range"], default="step",
+                   help="step: every attribute edited by --strength; range: each image moved to the attribute's "
+                        "minimum or maximum over the encoded images (StylEx's AttFind)")  # fmt: skip
     p.add_argument("--attributes", type=positive_int, default=5)
     p.add_argument("--n", type=positive_int, default=200, help="opposite-class images to score on")
     p.add_argument("--out", required=True)
@@ -77,7 +81,8 @@ def run(args) -> int:
         write_external_run(classifier, args.classifier_model, args.classifier_weights, "classifier",
                            {"classes": list(classes), "image_size": args.classifier_image_size})  # fmt: skip
     r = attributes_run(classifier, args.generator, args.data, args.target, args.out, args.source, args.strength,
-                       args.attributes, args.n, args.seed, args.device, args.render_steps, classes=args.classes)  # fmt: skip
+                       args.attributes, args.n, args.seed, args.device, args.render_steps, classes=args.classes,
+                       shift=args.shift)  # fmt: skip
     log.info("attributes towards %s: %s; sufficiency %s (random %s)", r["target"],
              ", ".join(f"{p['label']}{'+' if p['sign'] else '-'}" for p in r["stylex"]),
              [round(v, 2) for v in r["sufficiency"]], [round(v, 2) for v in r["sufficiency_random"]])  # fmt: skip

@@ -14,6 +14,8 @@ classifier's output when the image's latent is edited along it.
   class on opposite-class images; each round picks the (attribute, sign) with the largest batch-mean effect,
   accepts it if above a threshold, removes from the pool the images it already explains (effect >= their
   maximum), and lowers the threshold by 0.02.
+- **Edit sizes**: a fixed step ``strength`` along every attribute, or StylEx's own (:func:`range_displacements`):
+  each image's coordinate moved to the attribute's minimum or maximum over the encoded images.
 - **Sufficiency** (StylEx): the share of opposite-class images whose decision flips to the target when the
   top-k attributes are applied together, for k = 1..M.
 
@@ -88,30 +90,57 @@ def diffex_attfind(prob_effects: np.ndarray, n_attributes: int = 10, threshold: 
     return picks
 
 
+def range_displacements(latents: torch.Tensor, directions: torch.Tensor, population: torch.Tensor) -> torch.Tensor:
+    """StylEx's edit sizes (the Colab's AttFind, step 2): each image's coordinate along each attribute is moved
+    to that coordinate's minimum (sign 0) or maximum (sign 1) over ``population`` (the encoded images), so every
+    attribute is edited within the range the data gives it. Returns the signed displacements
+    ``(images, 2, attributes)`` along the unit ``directions``; the coordinates of ``latents`` beyond the
+    directions' width (a diffusion autoencoder's x_T) are not read."""
+    d = torch.as_tensor(directions, dtype=torch.float32)
+    d = d / d.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    width = d.shape[1]
+    along = torch.as_tensor(latents, dtype=torch.float32)[:, :width] @ d.T
+    seen = torch.as_tensor(population, dtype=torch.float32)[:, :width] @ d.T
+    return torch.stack([seen.min(0).values - along, seen.max(0).values - along], dim=1)
+
+
+def signed_displacements(strength, n: int, k: int) -> torch.Tensor:
+    """``(n, 2, k)`` signed displacements: ``-strength`` / ``+strength`` (a number or one per direction), or
+    ``strength`` itself when it already is such an array (e.g. :func:`range_displacements`)."""
+    s = torch.as_tensor(strength, dtype=torch.float32)
+    if s.ndim == 3:
+        if tuple(s.shape) != (n, 2, k):
+            raise LatentLensError(f"displacements must be (images, 2, attributes) = {(n, 2, k)}, got {tuple(s.shape)}")
+        return s
+    s = s.reshape(-1)
+    s = s.expand(k) if len(s) == 1 else s
+    if len(s) != k:
+        raise LatentLensError(f"strength must be a number or one per direction ({k}), got {len(s)}")
+    return torch.stack([-s, s])[None].expand(n, 2, k)
+
+
 @torch.inference_mode()
 def attribute_effects(decode, classify, latents: torch.Tensor, directions: torch.Tensor, strength,
                       batch_size: int = 256, softmax: bool | str = False):  # fmt: skip
     """``(images, 2, attributes, classes)`` changes of ``classify(decode(z))`` when each latent is edited by
-    ``-strength`` (sign 0) and ``+strength`` (sign 1) along each unit direction (``strength`` a number or one per
-    direction). Logits by default, probabilities with ``softmax=True``, both (a pair, one pass of the decoder)
-    with ``softmax="both"``."""
+    ``-strength`` (sign 0) and ``+strength`` (sign 1) along each unit direction (``strength`` a number, one per
+    direction, or per-image signed displacements ``(images, 2, attributes)``). Logits by default,
+    probabilities with ``softmax=True``, both (a pair, one pass of the decoder) with ``softmax="both"``."""
     z = torch.as_tensor(latents, dtype=torch.float32)
     d = torch.as_tensor(directions, dtype=torch.float32)
-    s = torch.as_tensor(strength, dtype=torch.float32).reshape(-1)
-    s = s.expand(len(d)) if len(s) == 1 else s
     k = len(d)
+    delta = signed_displacements(strength, len(z), k)
 
     def logits_of(latent):
         return torch.cat([classify(decode(latent[j : j + batch_size])).float().cpu()
                           for j in range(0, len(latent), batch_size)])  # fmt: skip
 
     base = logits_of(z)
-    shifts = torch.stack([-s[:, None] * d, s[:, None] * d])  # (2, K, D)
     edited_logits = torch.empty(len(z), 2, k, base.shape[1])
     per = max(1, batch_size // (2 * k))
     for i in range(0, len(z), per):
         zb = z[i : i + per]
-        edited = (zb[:, None, None, :] + shifts[None]).reshape(-1, z.shape[1])
+        edited = (zb[:, None, None, :] + delta[i : i + per, :, :, None] * d[None, None]).reshape(-1, z.shape[1])
         edited_logits[i : i + len(zb)] = logits_of(edited).reshape(len(zb), 2, k, -1)
     logit_change = (edited_logits - base[:, None, None, :]).numpy()
     prob_change = (edited_logits.softmax(-1) - base.softmax(-1)[:, None, None, :]).numpy()
@@ -124,15 +153,13 @@ def attribute_effects(decode, classify, latents: torch.Tensor, directions: torch
 def sufficiency(decode, classify, latents: torch.Tensor, directions: torch.Tensor, picks: list[dict], strength,
                 target: int, batch_size: int = 256) -> list[float]:  # fmt: skip
     """Flip rate to ``target`` of the images ``decode(latents)`` when the first k picked attributes are applied
-    together, for k = 1..len(picks)."""
+    together, for k = 1..len(picks) (``strength`` as in :func:`attribute_effects`)."""
     z = torch.as_tensor(latents, dtype=torch.float32)
     d = torch.as_tensor(directions, dtype=torch.float32)
-    s = torch.as_tensor(strength, dtype=torch.float32).reshape(-1)
-    s = s.expand(len(d)) if len(s) == 1 else s
-    rates, shift = [], torch.zeros(z.shape[1])
+    delta = signed_displacements(strength, len(z), len(d))
+    rates, shift = [], torch.zeros_like(z)
     for p in picks:
-        sign = 1.0 if p["sign"] == 1 else -1.0
-        shift = shift + sign * s[p["attribute"]] * d[p["attribute"]]
+        shift = shift + delta[:, p["sign"], p["attribute"], None] * d[p["attribute"]][None]
         edited = z + shift
         pred = torch.cat([classify(decode(edited[i : i + batch_size])).argmax(1).cpu() for i in range(0, len(z), batch_size)])
         rates.append(float((pred == target).float().mean()))

@@ -53,18 +53,23 @@ def _factor_table(folder: Path, paths) -> dict | None:
 
 def attributes_run(classifier_run, vae_run, data, target: str, out, source: str = "coordinates",
                    strength: float = 1.5, n_attributes: int = 5, n_images: int = 200, seed: int = 0,
-                   device="cpu", render_steps: int = 10, clr_steps: int = 500, classes=None) -> dict:  # fmt: skip
+                   device="cpu", render_steps: int = 10, clr_steps: int = 500, classes=None,
+                   shift: str = "step") -> dict:  # fmt: skip
     """Rank the attributes of ``vae_run`` by how they move ``classifier_run`` towards ``target`` (module docstring).
 
     ``classifier_run`` is a run folder, ``zoo:NAME`` or your own classifier (an ``nn.Module`` returning logits,
     or :func:`~latentlens.adapters.as_classifier`'s adapter); ``classes`` names its logits when neither the
     run nor the module does. ``vae_run`` is a run folder or your own VAE module (``out`` then holds its
-    directions). The classifier reads images of its run's ``image_size``, else of the generator's."""
+    directions). The classifier reads images of its run's ``image_size``, else of the generator's.
+    ``shift``: ``"step"`` edits every attribute by ``strength`` latent standard deviations; ``"range"`` moves each
+    image's coordinate along an attribute to its minimum or maximum over the encoded images (StylEx's AttFind;
+    ``strength`` is then unused)."""
     from ..adapters import as_classifier, as_vae
     from ..data.labels import labelled_images
     from ..directions import Directions
     from ..errors import LatentLensError
-    from ..explain.attributes import attribute_effects, diffex_attfind, stylex_attfind, sufficiency
+    from ..explain.attributes import (attribute_effects, diffex_attfind, range_displacements, signed_displacements,
+                                      stylex_attfind, sufficiency)
     from ..io import ensure_writable_dir, write_json
     from ..viz.overlays import caption, grid, save_png, to_rgb_uint8, upscale
     from ._runs import open_model
@@ -79,6 +84,8 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     if target not in clf.classes:
         raise LatentLensError(f"target {target!r} is not one of the classifier's classes {clf.classes}")
     t = clf.classes.index(target)
+    if shift not in ("step", "range"):
+        raise LatentLensError(f"shift must be 'step' or 'range', got {shift!r}")
     is_diffae = getattr(vae_model, "config", None) is not None and type(vae_model).__name__ == "DiffAE"
     vae = None if is_diffae else as_vae(vae_model, output_range=vae_config["adapter"].get("output_range") or "unit")
     own = getattr(getattr(clf.module, "config", None), "image_size", None) or clf_config["adapter"].get("image_size")
@@ -118,35 +125,43 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     else:
         raise LatentLensError(f"source must be 'coordinates', 'directions:NAME' or 'latentclr', got {source!r}")
     scale = float(z_all.std(0).mean())  # one strength unit = the typical spread of a latent coordinate
+
+    def displacements(unpadded):
+        if shift == "range":
+            return range_displacements(z, unpadded, z_all)
+        return signed_displacements(strength * scale, len(z), len(unpadded))
+
+    delta = displacements(dirs)
     dirs = latents.pad(dirs)
 
     def classify(img):
         return clf(img)
 
-    logits, probs = attribute_effects(decode, classify, z, dirs, strength * scale, softmax="both")
+    logits, probs = attribute_effects(decode, classify, z, dirs, delta, softmax="both")
     probs = probs[..., t]
     stylex = stylex_attfind(logits, t, np.full(len(z), -1), n_attributes=n_attributes)
     diffex = diffex_attfind(probs, n_attributes=n_attributes)
-    suff = sufficiency(decode, classify, z, dirs, stylex, strength * scale, t)
+    suff = sufficiency(decode, classify, z, dirs, stylex, delta, t)
     g = torch.Generator().manual_seed(seed)
     random_dirs = torch.randn(len(stylex), z_all.shape[1], generator=g)
-    random_dirs = latents.pad(random_dirs / random_dirs.norm(dim=1, keepdim=True))
-    random_suff = sufficiency(decode, classify, z, random_dirs, [{"attribute": i, "sign": 1} for i in range(len(stylex))],
-                              strength * scale, t) if stylex else []  # fmt: skip
+    random_dirs = random_dirs / random_dirs.norm(dim=1, keepdim=True)
+    random_suff = sufficiency(decode, classify, z, latents.pad(random_dirs), [{"attribute": i, "sign": 1} for i in range(len(stylex))],
+                              displacements(random_dirs), t) if stylex else []  # fmt: skip
     picked = {(p["attribute"], p["sign"]): p for p in stylex + diffex}  # each pick read once, one regressor for both
-    read, readout_r2 = _factor_effects(decode, z, dirs, list(picked.values()), strength * scale, images, Path(data),
+    read, readout_r2 = _factor_effects(decode, z, dirs, list(picked.values()), delta, images, Path(data),
                                        seed, edited=chosen)  # fmt: skip
     read = {(e["attribute"], e["sign"]): e for e in read}
     factor_effects = [read[(p["attribute"], p["sign"])] for p in stylex if read]
     diffex_factor_effects = [read[(p["attribute"], p["sign"])] for p in diffex if read]
     out = ensure_writable_dir(out)
     for rank, pick in enumerate(stylex):
-        k, sign = pick["attribute"], 1.0 if pick["sign"] == 1 else -1.0
+        k = pick["attribute"]
+        fractions = torch.tensor(STRENGTHS) / (max(STRENGTHS) if shift == "range" else 1.0)
         moved = np.argsort(-logits[:, pick["sign"], k, t])[:4]
         rows = []
         with torch.inference_mode():
             for i in moved:
-                lat = z[i][None] + torch.tensor(STRENGTHS)[:, None] * sign * strength * scale * dirs[k][None]
+                lat = z[i][None] + fractions[:, None] * delta[i, pick["sign"], k] * dirs[k][None]
                 edited = decode(lat)
                 p_target = clf(edited).softmax(1)[:, t].cpu()
                 tiles = [upscale(to_rgb_uint8(im.cpu()), max(1, 96 // im.shape[-1])) for im in edited]
@@ -154,7 +169,8 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
         save_png(out / f"attribute_{rank}.png", grid(rows))
     result = {
         "target": target, "classes": clf.classes, "source": source, "attribute_labels": labels,
-        "strength": strength, "latent_scale": scale, "n_images": int(len(z)),
+        "strength": strength if shift == "step" else None, "shift": shift, "latent_scale": scale,
+        "n_images": int(len(z)),
         "stylex": [{**p, "label": labels[p["attribute"]]} for p in stylex],
         "diffex": [{**p, "label": labels[p["attribute"]]} for p in diffex],
         "sufficiency": suff, "sufficiency_random": random_suff, "factor_effects": factor_effects or None,
@@ -237,9 +253,9 @@ class _LatentBank:
         return iter(())
 
 
-def _factor_effects(decode, z: torch.Tensor, dirs: torch.Tensor, picks, step: float, images, folder: Path,
+def _factor_effects(decode, z: torch.Tensor, dirs: torch.Tensor, picks, delta: torch.Tensor, images, folder: Path,
                     seed: int, edited=None) -> tuple[list[dict], dict]:  # fmt: skip
-    """Per picked attribute, the mean change of each factor of the factor table between the decoded images
+    """Per picked attribute (edited by the signed displacements ``delta``, ``(images, 2, attributes)``), the mean change of each factor of the factor table between the decoded images
     and their edits, read off the pictures by a factor regressor fitted on the labelled images (what an
     edit does to the image, whatever latent it moves). Changes are in standard deviations of the factor
     over the edited images (``edited``: their indices in ``images``; the population the edit starts from,
@@ -277,8 +293,8 @@ def _factor_effects(decode, z: torch.Tensor, dirs: torch.Tensor, picks, step: fl
     base = read(z)
     out = []
     for p in picks:
-        sign = 1.0 if p["sign"] == 1 else -1.0
-        change = (read(z + sign * step * dirs[p["attribute"]][None]) - base).mean(0).numpy() * sd / unit
+        edited_z = z + delta[:, p["sign"], p["attribute"], None] * dirs[p["attribute"]][None]
+        change = (read(edited_z) - base).mean(0).numpy() * sd / unit
         order = readable[np.argsort(-np.abs(change[readable]))]
         out.append({"attribute": p["attribute"], "sign": p["sign"], "main_factor": keys[order[0]],
                     "changes": {keys[j]: float(change[j]) for j in order}})  # fmt: skip
