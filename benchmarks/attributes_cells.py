@@ -7,8 +7,8 @@ without: at beta 1 the dim 32x32 cells leave a plain VAE about 1 nat in one late
 all eight, yet its blurred reconstructions keep the classifier's decision for only about half the cells) and
 two diffusion autoencoders (``train diffae``: with DiffEx's classifier component and KL term, and without)
 trained on them, then ``latentlens attributes`` with each attribute source: the VAEs' coordinates, SeFa and
-Voynov directions of the classifier-aware VAE's decoder, and LatentCLR directions in each autoencoder's z_sem
-(as DiffEx). Measured per source: are the top-2 attributes the planted phenotypes (each attribute's main
+Voynov directions of the classifier-aware VAE's decoder, the independent components of its latents
+(``vae ica``), and LatentCLR directions in each autoencoder's z_sem (as DiffEx). Measured per source: are the top-2 attributes the planted phenotypes (each attribute's main
 factor as a factor regressor reads it off the edited pictures), the sufficiency at k = 1, 2, 4 against k
 random directions, the generator's reconstruction class agreement, and CPU time. ``--response graded`` gives
 each treated cell its own share of each phenotype's shift, so that the two phenotypes also vary
@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PLANTED = {"nucleus_size", "elongation"}
 
 
-SOURCES = ("vae coordinates", "vae sefa", "vae voynov", "vae-noKL coordinates", "diffae latentclr",
+SOURCES = ("vae coordinates", "vae sefa", "vae voynov", "vae ica", "vae-noKL coordinates", "diffae latentclr",
            "diffae-noKL latentclr")
 
 

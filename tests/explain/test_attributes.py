@@ -11,6 +11,7 @@ from latentlens.explain.attributes import (
     attribute_effects,
     diffex_attfind,
     filter_unstable_images,
+    independent_directions,
     range_displacements,
     signed_displacements,
     stylex_attfind,
@@ -114,3 +115,23 @@ def test_range_displacements_drive_effects_and_sufficiency():
         signed_displacements(torch.zeros(5, 2, 2), 6, 2)
     with pytest.raises(LatentLensError, match="one per direction"):
         signed_displacements([1.0, 2.0, 3.0], 6, 2)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), width=st.integers(2, 5))
+def test_independent_directions_recover_the_mixing_columns(seed, width):
+    """Latents made of independent uniform sources mixed by a random (non-orthogonal) matrix: each recovered
+    direction is one mixing column up to sign, and an edit along it moves one source only."""
+    rng = np.random.default_rng(seed)
+    mixing = rng.normal(size=(width, width)) + 2 * np.eye(width)
+    sources = rng.uniform(-1, 1, size=(3000, width))
+    dirs = independent_directions(sources @ mixing.T + rng.normal(size=width), random_state=seed).numpy()
+    columns = mixing.T / np.linalg.norm(mixing.T, axis=1, keepdims=True)
+    cos = np.abs(dirs @ columns.T)
+    assert dirs.shape == (width, width) and (cos.max(1) > 0.98).all()
+    assert sorted(cos.argmax(1).tolist()) == list(range(width))
+    moved = np.linalg.solve(mixing, dirs.T).T  # the sources an edit along each direction changes
+    moved = np.abs(moved) / np.abs(moved).max(1, keepdims=True)
+    assert (np.sort(moved, 1)[:, -2] < 0.1).all()
+    with pytest.raises(LatentLensError, match="independent directions"):
+        independent_directions(sources[:3], n_directions=width + 1)

@@ -90,6 +90,32 @@ def diffex_attfind(prob_effects: np.ndarray, n_attributes: int = 10, threshold: 
     return picks
 
 
+def independent_directions(latents, n_directions: int | None = None, random_state: int = 0) -> torch.Tensor:
+    """Edit directions that each move one independent component of the encoded ``latents``: FastICA
+    (Hyvärinen & Oja 2000, the fixed-point iteration on whitened data) models ``z = A s + mean`` with
+    independent non-Gaussian sources ``s``; the unit columns of the mixing matrix ``A`` are the directions (an edit
+    along column k changes source k alone, where the unmixing rows would read it). Sign: the larger half of
+    the sources' spread points along +. Returns ``(n_directions, latent_dim)`` float32."""
+    import warnings
+
+    from sklearn.decomposition import FastICA
+    from sklearn.exceptions import ConvergenceWarning
+
+    z = np.asarray(latents, dtype=np.float64)
+    k = n_directions or z.shape[1]
+    if not 1 <= k <= z.shape[1] or len(z) <= k:
+        raise LatentLensError(f"independent directions need 1..{z.shape[1]} components and more latents than that, "
+                              f"got {k} components of {len(z)} latents")  # fmt: skip
+    with warnings.catch_warnings():  # a slow convergence still gives usable directions
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ica = FastICA(n_components=k, random_state=random_state, max_iter=1000, whiten="unit-variance")
+        sources = ica.fit_transform(z)
+    mixing = ica.mixing_.T
+    skew_sign = np.where(((sources - np.median(sources, 0)) ** 3).mean(0) < 0, -1.0, 1.0)
+    mixing = mixing * skew_sign[:, None]
+    return torch.as_tensor(mixing / np.maximum(np.linalg.norm(mixing, axis=1, keepdims=True), 1e-12), dtype=torch.float32)
+
+
 def range_displacements(latents: torch.Tensor, directions: torch.Tensor, population: torch.Tensor) -> torch.Tensor:
     """StylEx's edit sizes (the Colab's AttFind, step 2): each image's coordinate along each attribute is moved
     to that coordinate's minimum (sign 0) or maximum (sign 1) over ``population`` (the encoded images), so every

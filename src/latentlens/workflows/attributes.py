@@ -5,7 +5,8 @@ VAE or a classifier-aware diffusion autoencoder (``train diffae``, DiffEx's attr
 same kind of images, labelled images (a folder per class, as the classifier was trained on), a target class.
 The attribute source is the latent coordinates (``coordinates``: a VAE's z or the autoencoder's z_sem), the
 directions of a Directions artifact in the generator's run folder (``directions:NAME``, e.g. SeFa's), or
-LatentCLR directions fitted on the encoded images' latents (``latentclr``, as DiffEx does in z_sem). The
+LatentCLR directions fitted on the encoded images' latents (``latentclr``, as DiffEx does in z_sem), or the
+independent components of the encoded latents (``ica``: FastICA's mixing directions, not from the papers). The
 autoencoder's images are re-drawn from their own stochastic encoding x_T with the edited z_sem.
 
 Images of the other classes are encoded; every attribute is applied with both signs (``strength`` latent
@@ -68,8 +69,8 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     from ..data.labels import labelled_images
     from ..directions import Directions
     from ..errors import LatentLensError
-    from ..explain.attributes import (attribute_effects, diffex_attfind, range_displacements, signed_displacements,
-                                      stylex_attfind, sufficiency)
+    from ..explain.attributes import (attribute_effects, diffex_attfind, independent_directions, range_displacements,
+                                      signed_displacements, stylex_attfind, sufficiency)
     from ..io import ensure_writable_dir, write_json
     from ..viz.overlays import caption, grid, save_png, to_rgb_uint8, upscale
     from ._runs import open_model
@@ -115,6 +116,9 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
         if d.latent_dim != z_all.shape[1]:
             raise LatentLensError(f"the directions live in a {d.latent_dim}-d space, the latents have {z_all.shape[1]}")
         dirs, labels = d.basis, [d.label(i) for i in range(len(d))]
+    elif source == "ica":
+        dirs = independent_directions(z_all, random_state=seed)
+        labels = [f"ica{i}" for i in range(len(dirs))]
     elif source == "latentclr":
         from ..directions.contrastive import LatentCLR
 
@@ -123,7 +127,7 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
         dirs, labels = finder.directions_.basis, [f"clr{i}" for i in range(k)]
         finder.directions_.save(ensure_writable_dir(out) / "latentclr")
     else:
-        raise LatentLensError(f"source must be 'coordinates', 'directions:NAME' or 'latentclr', got {source!r}")
+        raise LatentLensError(f"source must be 'coordinates', 'directions:NAME', 'ica' or 'latentclr', got {source!r}")
     scale = float(z_all.std(0).mean())  # one strength unit = the typical spread of a latent coordinate
 
     def displacements(unpadded):
