@@ -16,6 +16,10 @@ independently (with ``all`` they move together from cell to cell). Then the best
 classifier trained on cells whose **brightness** was leaked into the labels (control cells dimmer): the method
 must surface brightness first - the check that it explains the classifier, not the data.
 
+Per seed it also records the classifier's **reliance** on each phenotype alone (the share of fresh cells with
+only that phenotype's shift it calls treated), so that a miss can be told apart from a classifier that
+ignores a phenotype.
+
 JSON: ``best_source``, ``top2_planted`` (per seed, StylEx's ranking; ``diffex_top2_planted`` in the table is the same
 for DiffEx's), ``sufficiency_gain`` (flip-rate points above random at k = 2),
 ``ours`` = sufficiency at k = 2, ``reference`` = k = 2 random directions.
@@ -65,6 +69,29 @@ def _agreement(clf_run: Path, gen_run: Path, data: Path) -> float:
         return float((clf(gen.decode(mu)).argmax(1) == clf(x).argmax(1)).float().mean())
 
 
+def _reliance(clf_run: Path, work: Path, seed: int, effects: dict) -> dict:
+    """How much the classifier relies on each planted phenotype alone: the share of 300 fresh cells called
+    "treated" when they carry only that phenotype's full shift (``none``: fresh control cells). A faithful
+    explanation can only rank a phenotype the classifier reads."""
+    from latentlens.data.cells import generate_cells
+    from latentlens.data.folders import load_image_folder
+    from latentlens.train.checkpoint import load_model
+
+    clf = load_model(clf_run).eval()
+
+    def treated_rate(folder: Path) -> float:
+        with torch.no_grad():
+            return float((clf(load_image_folder(folder, 32, 1).float() / 255).argmax(1) == 1).float().mean())
+
+    out = {}
+    for phenotype, shift in effects.items():
+        data = generate_cells(work / phenotype, n_per_condition=300, effects={phenotype: shift},
+                              size=32, seed=1000 + seed, response="all")  # fmt: skip
+        out.setdefault("none", treated_rate(data / "control"))
+        out[phenotype] = treated_rate(data / "treated")
+    return out
+
+
 def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sources=SOURCES,
              response: str = "all", vae_args: tuple = ("--beta", "0.1"), shift: str = "step") -> dict:  # fmt: skip
     from latentlens.data.cells import generate_cells
@@ -90,7 +117,8 @@ def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sou
     began = time.process_time()
     assert cli(["train", "classifier", *common, "--steps", str(steps["clf"]), "--out", str(data / "clf")]) == 0
     clf_seconds = time.process_time() - began
-    results = {}
+    results = {"classifier_reliance": _reliance(data / "clf", work / f"reliance-{data.name}", seed, effects)}
+    print(seed, "classifier reliance", {k: round(v, 2) for k, v in results["classifier_reliance"].items()}, flush=True)
     for source in sources:
         began = time.process_time()
         model, how = source.split(" ")
@@ -179,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         "reference_name": "k random unit directions of the same strength", "best_source": best,
         "top2_planted": table[best]["top2_planted"], "sufficiency_gain": table[best]["sufficiency_gain"],
         "table": table, "leaked_brightness_first": leak["brightness_first"], "leaked_run": leak,
-        "runs": {str(s): runs[s] for s in seeds}, "quick": args.quick, "steps": steps, "response": args.response,
+        "runs": {str(s): runs[s] for s in seeds},
+        "classifier_reliance": {str(s): runs[s]["classifier_reliance"] for s in seeds}, "quick": args.quick, "steps": steps, "response": args.response,
         "vae_args": args.vae_args, "shift": args.shift,
         "command": "python benchmarks/attributes_cells.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     })  # fmt: skip
