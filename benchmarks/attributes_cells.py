@@ -9,8 +9,8 @@ two diffusion autoencoders (``train diffae``: with DiffEx's classifier component
 trained on them, then ``latentlens attributes`` with each attribute source: the VAEs' coordinates, SeFa and
 Voynov directions of the classifier-aware VAE's decoder, the independent components of its latents
 (``vae ica``), and LatentCLR directions in each autoencoder's z_sem (as DiffEx); ``vae oracle`` (not in the
-default set: it reads the factor table) gives AttFind the least-squares read-out direction of each factor, an
-upper bound that tells a ranking failure from a source that lacks the phenotypes. Measured per source: are the top-2 attributes the planted phenotypes (each attribute's main
+default set: it reads the factor table) gives AttFind the least-squares read-out direction of each factor, a
+supervised reference for whether the VAE's latents hold the phenotypes along separate linear directions. Measured per source: are the top-2 attributes the planted phenotypes (each attribute's main
 factor as a factor regressor reads it off the edited pictures), the sufficiency at k = 1, 2, 4 against k
 random directions, the generator's reconstruction class agreement, and CPU time. ``--response graded`` gives
 each treated cell its own share of each phenotype's shift, so that the two phenotypes also vary
@@ -95,10 +95,11 @@ def _reliance(clf_run: Path, work: Path, seed: int, effects: dict) -> dict:
 
 
 def _oracle_directions(run: Path, data: Path) -> None:
-    """A supervised upper bound, not a method: per factor of the factor table, the unit direction of the least
+    """A supervised reference, not a method: per factor of the factor table, the unit direction of the least
     squares read-out of that factor from the VAE's posterior means (+ = more of it), saved as the Directions
     artifact ``oracle`` of the run. If AttFind's top 2 on these are the planted pair, the ranking works and an
-    unsupervised source that misses them is what falls short."""
+    unsupervised source that misses them is what falls short; if not, the latents mix the phenotypes even
+    along their best linear read-outs."""
     from PIL import Image
 
     from latentlens.directions import Directions
