@@ -5,6 +5,7 @@ import torch
 
 from latentlens.data.cells import generate_cells, render_cell
 from latentlens.data.labels import labelled_images
+from latentlens.explain.attributes import signed_displacements
 from latentlens.workflows.attributes import _factor_effects
 
 
@@ -20,7 +21,8 @@ def test_an_edit_of_one_planted_factor_is_read_as_that_factor(tmp_path, one_thre
 
     z = torch.tensor([[0.4, 0.3]]).repeat(24, 1) + 0.02 * torch.randn(24, 2, generator=torch.Generator().manual_seed(0))
     picks = [{"attribute": 0, "sign": 1}, {"attribute": 1, "sign": 0}]
-    effects, r2 = _factor_effects(decode, z, torch.eye(2), picks, 0.15, images, folder, seed=0)
+    effects, r2 = _factor_effects(decode, z, torch.eye(2), picks, signed_displacements(0.15, 24, 2), images, folder,
+                                 seed=0)  # fmt: skip
     assert [e["main_factor"] for e in effects] == ["nucleus_size", "elongation"], effects
     assert effects[0]["changes"]["nucleus_size"] > 0 > effects[1]["changes"]["elongation"]  # the signs follow the edit
     assert r2["nucleus_size"] > 0.3 and r2["elongation"] > 0.5 and r2["x"] > 0.8, r2
