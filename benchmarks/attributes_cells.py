@@ -9,8 +9,8 @@ two diffusion autoencoders (``train diffae``: with DiffEx's classifier component
 trained on them, then ``latentlens attributes`` with each attribute source: the VAEs' coordinates, SeFa and
 Voynov directions of the classifier-aware VAE's decoder, the independent components of its latents
 (``vae ica``), and LatentCLR directions in each autoencoder's z_sem (as DiffEx); ``vae oracle`` (not in the
-default set: it reads the factor table) gives AttFind the least-squares read-out direction of each factor, a
-supervised reference for whether the VAE's latents hold the phenotypes along separate linear directions. Measured per source: are the top-2 attributes the planted phenotypes (each attribute's main
+default set: it reads the factor table) gives AttFind each factor's direction in z from a least-squares fit of
+the latents on the factors, a supervised reference for whether the VAE's latents hold the phenotypes along separate linear directions. Measured per source: are the top-2 attributes the planted phenotypes (each attribute's main
 factor as a factor regressor reads it off the edited pictures), the sufficiency at k = 1, 2, 4 against k
 random directions, the generator's reconstruction class agreement, and CPU time. ``--response graded`` gives
 each treated cell its own share of each phenotype's shift, so that the two phenotypes also vary
@@ -95,9 +95,10 @@ def _reliance(clf_run: Path, work: Path, seed: int, effects: dict) -> dict:
 
 
 def _oracle_directions(run: Path, data: Path) -> None:
-    """A supervised reference, not a method: per factor of the factor table, the unit direction of the least
-    squares read-out of that factor from the VAE's posterior means (+ = more of it), saved as the Directions
-    artifact ``oracle`` of the run. If AttFind's top 2 on these are the planted pair, the ranking works and an
+    """A supervised reference, not a method: the VAE's posterior means regressed on all factors of the factor
+    table together (least squares); each factor's coefficient vector, the way z moves when that factor grows
+    and the others stay put, is its unit direction (the forward model: a read-out filter ``z -> factor``
+    would point into the latents the decoder ignores), saved as the Directions artifact ``oracle`` of the run. If AttFind's top 2 on these are the planted pair, the ranking works and an
     unsupervised source that misses them is what falls short; if not, the latents mix the phenotypes even
     along their best linear read-outs."""
     from PIL import Image
@@ -112,9 +113,9 @@ def _oracle_directions(run: Path, data: Path) -> None:
     x = torch.tensor(np.stack([np.asarray(Image.open(data / r["file"]), dtype=np.float32) / 255 for r in rows]))
     with torch.no_grad():
         z = load_model(run).encode(x[:, None])[0].double().numpy()
-    design = np.c_[z, np.ones(len(z))]
     keep = values.std(0) > 1e-9
-    coef = np.linalg.lstsq(design, values[:, keep], rcond=None)[0][:-1].T  # (factors, latent_dim)
+    design = np.c_[values[:, keep], np.ones(len(z))]
+    coef = np.linalg.lstsq(design, z, rcond=None)[0][:-1]  # (factors, latent_dim): how z moves per unit of a factor
     basis = coef / np.linalg.norm(coef, axis=1, keepdims=True)
     (run / "directions").mkdir(exist_ok=True)
     Directions(basis=torch.tensor(basis), method="oracle", names=[n for n, k in zip(names, keep) if k]).save(
