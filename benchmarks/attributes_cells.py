@@ -10,7 +10,8 @@ trained on them, then ``latentlens attributes`` with each attribute source: the 
 Voynov directions of the classifier-aware VAE's decoder, the independent components of its latents
 (``vae ica``), and LatentCLR directions in each autoencoder's z_sem (as DiffEx); ``vae oracle`` (not in the
 default set: it reads the factor table) gives AttFind each factor's direction in z from a least-squares fit of
-the latents on the factors, a supervised reference for whether the VAE's latents hold the phenotypes along separate linear directions. Measured per source: are the top-2 attributes the planted phenotypes (each attribute's main
+the latents on the factors, a supervised reference for whether the VAE's latents hold the phenotypes along
+separate linear directions. Measured per source: are the top-2 attributes the planted phenotypes (each attribute's main
 factor as a factor regressor reads it off the edited pictures), the sufficiency at k = 1, 2, 4 against k
 random directions, the generator's reconstruction class agreement, and CPU time. ``--response graded`` gives
 each treated cell its own share of each phenotype's shift, so that the two phenotypes also vary
@@ -98,9 +99,9 @@ def _oracle_directions(run: Path, data: Path) -> None:
     """A supervised reference, not a method: the VAE's posterior means regressed on all factors of the factor
     table together (least squares); each factor's coefficient vector, the way z moves when that factor grows
     and the others stay put, is its unit direction (the forward model: a read-out filter ``z -> factor``
-    would point into the latents the decoder ignores), saved as the Directions artifact ``oracle`` of the run. If AttFind's top 2 on these are the planted pair, the ranking works and an
-    unsupervised source that misses them is what falls short; if not, the latents mix the phenotypes even
-    along their best linear read-outs."""
+    would point into the latents the decoder ignores), saved as the Directions artifact ``oracle`` of the run.
+    If AttFind's top 2 on these are the planted pair, the ranking works and an unsupervised source that misses
+    them is what falls short; if not, even each phenotype's own direction in z mixes them once decoded."""
     from PIL import Image
 
     from latentlens.directions import Directions
@@ -241,8 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         "top2_planted": table[best]["top2_planted"], "sufficiency_gain": table[best]["sufficiency_gain"],
         "table": table, "leaked_brightness_first": leak["brightness_first"], "leaked_run": leak,
         "runs": {str(s): runs[s] for s in seeds},
-        "classifier_reliance": {str(s): runs[s]["classifier_reliance"] for s in seeds}, "quick": args.quick, "steps": steps, "response": args.response,
-        "vae_args": args.vae_args, "shift": args.shift,
+        "classifier_reliance": {str(s): runs[s]["classifier_reliance"] for s in seeds},
+        "quick": args.quick, "steps": steps, "response": args.response, "vae_args": args.vae_args, "shift": args.shift,
         "command": "python benchmarks/attributes_cells.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     })  # fmt: skip
     return 0

@@ -158,9 +158,9 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     factor_effects = [read[(p["attribute"], p["sign"])] for p in stylex if read]
     diffex_factor_effects = [read[(p["attribute"], p["sign"])] for p in diffex if read]
     out = ensure_writable_dir(out)
+    fractions = torch.tensor(STRENGTHS) / (max(STRENGTHS) if shift == "range" else 1.0)  # of each pick's edit
     for rank, pick in enumerate(stylex):
         k = pick["attribute"]
-        fractions = torch.tensor(STRENGTHS) / (max(STRENGTHS) if shift == "range" else 1.0)
         moved = np.argsort(-logits[:, pick["sign"], k, t])[:4]
         rows = []
         with torch.inference_mode():
@@ -259,8 +259,8 @@ class _LatentBank:
 
 def _factor_effects(decode, z: torch.Tensor, dirs: torch.Tensor, picks, delta: torch.Tensor, images, folder: Path,
                     seed: int, edited=None) -> tuple[list[dict], dict]:  # fmt: skip
-    """Per picked attribute (edited by the signed displacements ``delta``, ``(images, 2, attributes)``), the mean change of each factor of the factor table between the decoded images
-    and their edits, read off the pictures by a factor regressor fitted on the labelled images (what an
+    """Per picked attribute (edited by the signed displacements ``delta``, ``(images, 2, attributes)``), the
+    mean change of each factor of the factor table between the decoded images and their edits, read off the pictures by a factor regressor fitted on the labelled images (what an
     edit does to the image, whatever latent it moves). Changes are in standard deviations of the factor
     over the edited images (``edited``: their indices in ``images``; the population the edit starts from,
     as cell-profiling features are z-scored against the control wells), else over all images. Returns the
