@@ -7,6 +7,8 @@ as well as a step (channels_last, fused Adam, and :func:`~latentlens.train.loop.
 is process-wide), so each side runs in its own fresh process, alternating for ``--rounds`` rounds so that
 machine load hits both alike; each side's figure is the median over rounds of its median step time.
 ``same_process_ratio`` is the step alone: both in one process with the allocator left as it is.
+``ours_bf16`` is latentlens' step with ``--precision bf16`` (the convolutions in bfloat16 while training; its
+own ratio, ``ratio_bf16``, against the same float32 reference), measured the same way.
 Writes ``bench-results/train_vae.json``.
 """
 
@@ -71,13 +73,14 @@ def reference_step(model, optimizer, x, beta=4.0):
 
 
 def make_step(side: str, batches):
-    """A closure running one training step of ``side`` ("ours" or "reference") on batch ``i % len``."""
+    """A closure running one training step of ``side`` ("ours", "ours_bf16" or "reference") on batch ``i % len``."""
     torch.manual_seed(0)
     if side == "reference":
         reference = ReferenceBetaVAE().train()
         optimizer = torch.optim.Adam(reference.parameters(), lr=1e-4)
         return lambda i: reference_step(reference, optimizer, batches[i % len(batches)])
     ours = build_model("vae", {}).to(memory_format=torch.channels_last).train()
+    ours.train_precision = "bf16" if side == "ours_bf16" else "fp32"
     objective = build_objective("beta-vae", 10, beta=4.0)
     optimizer, _ = make_optimizers(ours, objective, 1e-4)
     ready = [to_channels_last(b) for b in batches]
@@ -103,7 +106,7 @@ def dsprites_batches(batch_size: int) -> list:
 
 
 def worker(side: str, steps: int, batch_size: int) -> None:
-    if side == "ours":
+    if side != "reference":
         keep_freed_memory()
     print(json.dumps({"seconds_per_step": step_times({side: make_step(side, dsprites_batches(batch_size))}, steps)[side]}))
 
@@ -114,25 +117,27 @@ def main(argv=None) -> dict:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--out", default="bench-results/train_vae.json")
-    parser.add_argument("--worker", choices=["ours", "reference"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["ours", "ours_bf16", "reference"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker(args.worker, args.steps, args.batch_size)
         return {}
-    per_round = {"ours": [], "reference": []}
+    per_round = {"ours": [], "ours_bf16": [], "reference": []}
     for _ in range(args.rounds):
         for side in per_round:
             command = [sys.executable, __file__, "--worker", side, "--steps", str(args.steps)]
             output = subprocess.run(command + ["--batch-size", str(args.batch_size)], check=True, capture_output=True)
             per_round[side].append(json.loads(output.stdout.decode().strip().splitlines()[-1])["seconds_per_step"])
     batches = dsprites_batches(args.batch_size)
-    same_process = step_times({side: make_step(side, batches) for side in per_round}, args.steps)
+    same_process = step_times({side: make_step(side, batches) for side in ("ours", "reference")}, args.steps)
     rate = {side: args.batch_size / statistics.median(times) for side, times in per_round.items()}
     result = {
         "name": "train_vae",
         "ours": round(rate["ours"], 1),
         "reference": round(rate["reference"], 1),
         "ratio": round(rate["ours"] / rate["reference"], 3),
+        "ours_bf16": round(rate["ours_bf16"], 1),
+        "ratio_bf16": round(rate["ours_bf16"] / rate["reference"], 3),
         "unit": "images/s",
         "command": "python benchmarks/train_vae.py",
         "same_process_ratio": round(same_process["reference"] / same_process["ours"], 3),

@@ -27,6 +27,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--disc-lr", type=positive_float, default=None, help="FactorVAE discriminator lr (default --lr)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto; torchrun ranks take their own GPU")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="VAE: bf16 runs the convolutions in bfloat16 while training (faster where the CPU or GPU "
+                        "has bfloat16 arithmetic); the model is used in float32 either way")  # fmt: skip
     p.add_argument("--latent-dim", type=positive_int, default=10)
     p.add_argument("--image-size", type=positive_int, default=64, help="images are resized to this size")
     p.add_argument("--channels", type=int, choices=[1, 3], default=None, help="default: detected from the data")
@@ -89,6 +92,8 @@ def run(args) -> int:
     from ..io import ensure_writable_dir
     from ..train.loop import TrainSettings
 
+    if args.model != "vae" and args.precision != "fp32":
+        raise LatentLensError("--precision applies to train vae")
     if args.model == "factor-predictor":
         return _train_factor_predictor(args)
     if args.model == "classifier":
@@ -131,6 +136,7 @@ def run(args) -> int:
         steps=args.steps or 2000, batch_size=args.batch_size or 64, seed=args.seed, checkpoint_every=args.checkpoint_every,
         lr=args.lr or (1e-3 if args.model == "vae" else 2e-4), progress=not args.no_progress,
         lr_schedule=args.lr_schedule, warmup_steps=args.warmup_steps, disc_lr=args.disc_lr, device=args.device,
+        precision=args.precision,
     ).validate()  # fmt: skip
     if args.eval_every < 0 or (args.eval_every and (args.model != "vae" or args.data != "dsprites")):
         raise LatentLensError("--eval-every applies to VAEs trained on dsprites, as a positive step count")

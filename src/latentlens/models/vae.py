@@ -7,6 +7,11 @@ third and fourth encoder convolutions use 2x2 kernels (its issue #23).
 
 The encoder's convolutions are ``encoder.0``, ``encoder.2``, ``encoder.4``, ``encoder.6`` and their
 ReLUs ``encoder.1`` ... ``encoder.7``: names that attention explainers take as ``layer=``.
+
+``train_precision = "bf16"`` (``latentlens train vae --precision bf16``) runs the two convolution stacks in
+bfloat16 while training (mixed precision, Micikevicius et al. 2018, with bfloat16's float32 range); the
+dense layers, the posterior moments, the sampling and every loss stay in float32. It is not part of the
+config: a model trained either way is used the same way, and evaluation runs in float32.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ class VAEConfig:
 class ConvVAE(nn.Module):
     """Gaussian-encoder, Bernoulli-decoder VAE; ``forward`` returns ``(logits, mu, logvar, z)``."""
 
+    train_precision = "fp32"  # "bf16": the convolutions run in bfloat16 while training
+
     def __init__(self, config: VAEConfig | None = None, **kwargs):
         super().__init__()
         self.config = (config or VAEConfig(**kwargs)).validate()
@@ -77,13 +84,19 @@ class ConvVAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the posterior moments ``(mu, logvar)``, each ``(N, latent_dim)``."""
-        moments = self.to_moments(self.encoder_fc(self.encoder(x)))
+        moments = self.to_moments(self.encoder_fc(self._convolve(self.encoder, x)))
         mu, logvar = moments.chunk(2, dim=1)
         return mu, logvar
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         features = self.decoder_fc(z).view(-1, 64, self.feature_side, self.feature_side)
-        return self.decoder(features)
+        return self._convolve(self.decoder, features)
+
+    def _convolve(self, stack: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.train_precision == "bf16":
+            with torch.autocast(x.device.type, dtype=torch.bfloat16):
+                return stack(x).float()
+        return stack(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Mean of the Bernoulli decoder: images in [0, 1], ``(N, C, H, W)``."""

@@ -42,6 +42,7 @@ class TrainSettings:
     warmup_steps: int = 0
     disc_lr: float | None = None  # learning rate of a discriminator (FactorVAE's); default: lr
     device: str = "cpu"  # "cpu", "cuda", "cuda:N" or "auto"; under torchrun with CUDA each rank takes its own GPU
+    precision: str = "fp32"  # "bf16": VAE convolutions in bfloat16 while training (mixed precision)
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> TrainSettings:
@@ -54,6 +55,8 @@ class TrainSettings:
             raise LatentLensError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if not 0 <= self.lr_final_fraction <= 1:
             raise LatentLensError(f"lr_final_fraction must be in [0, 1], got {self.lr_final_fraction}")
+        if self.precision not in PRECISIONS:
+            raise LatentLensError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.disc_lr is not None and not (math.isfinite(self.disc_lr) and self.disc_lr > 0):
             raise LatentLensError(f"--disc-lr must be a positive number, got {self.disc_lr}")
         from ..adapters import resolve_device
@@ -77,6 +80,7 @@ class TrainSettings:
 
 
 LR_SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("fp32", "bf16")
 
 
 def set_lr(optimizer: torch.optim.Optimizer | None, lr: float) -> None:

@@ -110,6 +110,7 @@ def train_vae(
     torch.manual_seed(settings.seed)
     device = training_device(settings, world)
     model = build_model("vae", model_config).to(device=device, memory_format=torch.channels_last)
+    model.train_precision = settings.precision
     loss_fn = build_objective(objective, model.latent_dim, **(objective_params or {})).to(device)
     if hasattr(loss_fn, "check"):
         loss_fn.check(model)  # e.g. an attention layer the model lacks: refused before the run folder is written
