@@ -28,7 +28,7 @@ for DiffEx's), ``sufficiency_gain`` (flip-rate points above random at k = 2),
 ``ours`` = sufficiency at k = 2, ``reference`` = k = 2 random directions.
 
 Usage: ``python benchmarks/attributes_cells.py [--seeds 0,1,2] [--quick] [--sources "vae coordinates,vae sefa"]
-[--response all|graded] [--shift step|range]``.
+[--response all|graded] [--shift step|range] [--vae-steps 3000]``.
 Writes ``bench-results/attributes_cells.json``.
 """
 
@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="how both VAEs are trained, as latentlens train vae options (default: --beta 0.1)")
     parser.add_argument("--shift", choices=["step", "range"], default="step",
                         help="latentlens attributes --shift: a fixed step, or StylEx's moves to each attribute's range")
+    parser.add_argument("--vae-steps", type=int, default=3000, help="training steps of both VAEs (default 3000)")
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "attributes_cells.json"))
     args = parser.parse_args(argv)
     sources = tuple(v.strip() for v in args.sources.split(",") if v.strip())
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--sources must name some of: {', '.join(SOURCES)}")
     torch.set_num_threads(2)
     steps = ({"vae": 100, "clf": 60, "diffae": 20, "voynov": 50} if args.quick
-             else {"vae": 3000, "clf": 600, "diffae": 1500, "voynov": 1000})  # fmt: skip
+             else {"vae": args.vae_steps, "clf": 600, "diffae": 1500, "voynov": 1000})  # fmt: skip
     n = 60 if args.quick else 500
     work = Path(tempfile.mkdtemp(prefix="attributes-bench-"))
     seeds = [int(s) for s in args.seeds.split(",")]
