@@ -95,6 +95,20 @@ def _reliance(clf_run: Path, work: Path, seed: int, effects: dict) -> dict:
     return out
 
 
+def read_factor_table(data: Path):
+    """The cells' factor table: the names of the factors that vary, their values (cells x factors) and the
+    images as uint8 (cells x 1 x H x W), in the table's order."""
+    from PIL import Image
+
+    with open(data / "factors.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    names = [k for k in rows[0] if k not in ("file", "condition")]
+    values = np.array([[float(r[k]) for k in names] for r in rows])
+    keep = values.std(0) > 1e-9
+    images = torch.tensor(np.stack([np.asarray(Image.open(data / r["file"])) for r in rows]))[:, None]
+    return [n for n, k in zip(names, keep) if k], values[:, keep], images
+
+
 def _oracle_directions(run: Path, data: Path) -> None:
     """A supervised reference, not a method: the VAE's posterior means regressed on all factors of the factor
     table together (least squares); each factor's coefficient vector, the way z moves when that factor grows
@@ -102,24 +116,17 @@ def _oracle_directions(run: Path, data: Path) -> None:
     would point into the latents the decoder ignores), saved as the Directions artifact ``oracle`` of the run.
     If AttFind's top 2 on these are the planted pair, the ranking works and an unsupervised source that misses
     them is what falls short; if not, even each phenotype's own direction in z mixes them once decoded."""
-    from PIL import Image
-
     from latentlens.directions import Directions
     from latentlens.train.checkpoint import load_model
 
-    with open(data / "factors.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    names = [k for k in rows[0] if k not in ("file", "condition")]
-    values = np.array([[float(r[k]) for k in names] for r in rows])
-    x = torch.tensor(np.stack([np.asarray(Image.open(data / r["file"]), dtype=np.float32) / 255 for r in rows]))
+    names, values, images = read_factor_table(data)
     with torch.no_grad():
-        z = load_model(run).encode(x[:, None])[0].double().numpy()
-    keep = values.std(0) > 1e-9
-    design = np.c_[values[:, keep], np.ones(len(z))]
+        z = load_model(run).encode(images.float() / 255)[0].double().numpy()
+    design = np.c_[values, np.ones(len(z))]
     coef = np.linalg.lstsq(design, z, rcond=None)[0][:-1]  # (factors, latent_dim): how z moves per unit of a factor
     basis = coef / np.linalg.norm(coef, axis=1, keepdims=True)
     (run / "directions").mkdir(exist_ok=True)
-    Directions(basis=torch.tensor(basis), method="oracle", names=[n for n, k in zip(names, keep) if k]).save(
+    Directions(basis=torch.tensor(basis), method="oracle", names=names).save(
         run / "directions" / "oracle")
 
 

@@ -23,7 +23,6 @@ Writes ``bench-results/attributes_readout.json``.
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import sys
 import tempfile
@@ -31,22 +30,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from attributes_cells import PLANTED, ROOT, one_seed
-from PIL import Image
+from attributes_cells import PLANTED, ROOT, one_seed, read_factor_table
 
 from latentlens.io import write_json
 from latentlens.train.checkpoint import load_model
 from latentlens.train.classifier import fit_factor_regressor
-
-
-def _read_factors(data: Path):
-    with open(data / "factors.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    names = [k for k in rows[0] if k not in ("file", "condition")]
-    values = np.array([[float(r[k]) for k in names] for r in rows])
-    keep = values.std(0) > 1e-9
-    images = torch.tensor(np.stack([np.asarray(Image.open(data / r["file"])) for r in rows]))[:, None]
-    return [n for n, k in zip(names, keep) if k], values[:, keep], images
 
 
 def _readout(regressor, images: torch.Tensor, truth: np.ndarray, names: list[str]) -> dict:
@@ -69,7 +57,7 @@ def one_readout(work: Path, seed: int, vae_steps: int) -> dict:
     steps = {"vae": vae_steps, "clf": 600, "diffae": 1500, "voynov": 1000}
     oracle = one_seed(work, seed, steps, 500, sources=("vae oracle",), response="graded")["vae oracle"]
     data = work / f"cells-{seed}"
-    names, values, images = _read_factors(data)
+    names, values, images = read_factor_table(data)
     vae = load_model(data / "vae").eval()
     with torch.inference_mode():
         mu = torch.cat([vae.encode(images[i : i + 256].float() / 255)[0] for i in range(0, len(images), 256)])
