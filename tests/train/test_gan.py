@@ -56,3 +56,38 @@ def test_negative_r1_gamma_is_refused(tmp_path):
     with pytest.raises(LatentLensError, match="r1-gamma"):
         train_gan(_sprites(), tmp_path, TrainSettings(steps=1, progress=False), {"width": 4}, r1_gamma=-1.0)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("norm, coupled", [("batch", True), ("none", False)])
+def test_discriminator_norm_decides_whether_images_of_a_batch_couple(norm, coupled):
+    """With BatchNorm (training mode) one image's logit depends on the rest of its batch; without a
+    normalisation it does not, so the R1 penalty on one real image stays that image's own."""
+    from latentlens.models import build_model
+
+    critic = build_model("gan", {"width": 4, "discriminator_norm": norm}).discriminator.train()
+    has_batch_norm = any(isinstance(m, torch.nn.BatchNorm2d) for m in critic.modules())
+    assert has_batch_norm == coupled
+    g = torch.Generator().manual_seed(0)
+    batch = torch.rand(6, 1, 64, 64, generator=g)
+    other = torch.cat([batch[:1], torch.rand(5, 1, 64, 64, generator=g)])
+    with torch.no_grad():
+        same = torch.allclose(critic(batch)[0], critic(other)[0], atol=1e-6)
+    assert same != coupled
+
+
+def test_discriminator_norm_reaches_the_run_and_is_refused_elsewhere(tmp_path, capsys):
+    from latentlens.cli import main
+    from latentlens.models import build_model
+
+    with pytest.raises(LatentLensError, match="discriminator_norm"):
+        build_model("gan", {"discriminator_norm": "layer"})
+    # DCGAN's default stays out of the config, so runs trained before the option resume and compare equal
+    assert "discriminator_norm" not in build_model("gan", {"width": 4}).config_dict()
+    folder = tmp_path / "gan"
+    assert main(["train", "gan", "--data", "dsprites", "--steps", "1", "--batch-size", "4", "--width", "4",
+                 "--discriminator-norm", "none", "--no-progress", "--out", str(folder)]) == 0  # fmt: skip
+    assert read_json(folder / "config.json")["model"]["discriminator_norm"] == "none"
+    assert main(["train", "vae", "--data", "dsprites", "--discriminator-norm", "none", "--steps", "1",
+                 "--out", str(tmp_path / "vae")]) == 2  # fmt: skip
+    assert "--discriminator-norm applies to the GAN" in capsys.readouterr().err
+    assert not (tmp_path / "vae").exists()

@@ -46,6 +46,8 @@ def add_parser(subparsers) -> None:
                    help="DDPM: P2 loss weight 1/(1+SNR)^gamma (Choi et al. 2022); default 0, the simple loss")  # fmt: skip
     p.add_argument("--r1-gamma", type=non_negative_float, default=None,
                    help="GAN: weight of the R1 penalty on real images (default 10; 0 = plain DCGAN)")  # fmt: skip
+    p.add_argument("--discriminator-norm", choices=["batch", "none"], default=None,
+                   help="GAN: BatchNorm in the discriminator (default, DCGAN) or none (as gradient-penalty critics)")  # fmt: skip
     p.add_argument("--beta", type=positive_float, default=None,
                    help="beta-VAE: default 4 on dsprites, 1 on your own images; beta-TCVAE: default 6")  # fmt: skip
     p.add_argument("--kl-weight", type=positive_float, default=None,
@@ -94,6 +96,8 @@ def run(args) -> int:
 
     if args.model != "vae" and args.precision != "fp32":
         raise LatentLensError("--precision applies to train vae")
+    if args.model != "gan" and args.discriminator_norm is not None:
+        raise LatentLensError("--discriminator-norm applies to the GAN")
     if args.model == "factor-predictor":
         return _train_factor_predictor(args)
     if args.model == "classifier":
@@ -160,6 +164,8 @@ def run(args) -> int:
 
         r1 = {} if args.r1_gamma is None else {"r1_gamma": args.r1_gamma}
         config = {"latent_dim": args.latent_dim, "width": args.width}
+        if args.discriminator_norm is not None:
+            config["discriminator_norm"] = args.discriminator_norm
         train_gan(source, args.out, settings, config, args.resume, **r1)
     log.info("trained %s for %d steps: %s", args.model, settings.steps, args.out)
     return 0

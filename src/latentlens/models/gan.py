@@ -3,7 +3,10 @@
 The generator's first layer is a dense map from the latent to a 4x4 feature block, so its weight is
 the matrix ``A`` whose ``A^T A`` eigenvectors SeFa (Shen & Zhou 2021, Eq. 5) reads. Four transposed
 convolutions (4x4, stride 2) with BatchNorm and ReLU upsample to 64x64; a sigmoid gives images in [0, 1].
-The discriminator mirrors it with strided convolutions and LeakyReLU(0.2).
+The discriminator mirrors it with strided convolutions and LeakyReLU(0.2), with BatchNorm as in DCGAN or,
+``discriminator_norm="none"``, without normalisation, as the critics trained with a gradient penalty are
+(Gulrajani et al. 2017, Sec. 4; Mescheder et al. 2018's R1 models): batch statistics couple the images of a
+batch, and the penalty on one real image's gradient then reaches the others.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class GANConfig:
     image_size: int = 64
     latent_dim: int = 10
     width: int = 32  # channels of the last generator block; earlier blocks use 2x, 4x, 8x
+    discriminator_norm: str = "batch"  # "batch" (DCGAN) or "none"
 
     def validate(self) -> "GANConfig":
         if self.in_channels not in (1, 3):
@@ -31,6 +35,8 @@ class GANConfig:
             raise LatentLensError(f"the DCGAN generates 64x64 images, got image_size={self.image_size}")
         if self.latent_dim < 1 or self.width < 1:
             raise LatentLensError("latent_dim and width must be positive")
+        if self.discriminator_norm not in ("batch", "none"):
+            raise LatentLensError(f"discriminator_norm must be 'batch' or 'none', got {self.discriminator_norm!r}")
         return self
 
 
@@ -72,12 +78,15 @@ class Discriminator(nn.Module):
     def __init__(self, config: GANConfig):
         super().__init__()
         w = config.width
-        act = nn.LeakyReLU(0.2)
+        batch_norm = config.discriminator_norm == "batch"
+
+        def down(cin: int, cout: int) -> list[nn.Module]:
+            norm = [nn.BatchNorm2d(cout)] if batch_norm else []
+            return [nn.Conv2d(cin, cout, 4, 2, 1, bias=not batch_norm), *norm, nn.LeakyReLU(0.2)]
+
         self.net = nn.Sequential(
-            nn.Conv2d(config.in_channels, w, 4, 2, 1), act,
-            nn.Conv2d(w, 2 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * w), act,
-            nn.Conv2d(2 * w, 4 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(4 * w), act,
-            nn.Conv2d(4 * w, 8 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(8 * w), act,
+            nn.Conv2d(config.in_channels, w, 4, 2, 1), nn.LeakyReLU(0.2),
+            *down(w, 2 * w), *down(2 * w, 4 * w), *down(4 * w, 8 * w),
             nn.Conv2d(8 * w, 1, 4, 1, 0),
         )  # fmt: skip
 
@@ -100,7 +109,12 @@ class DCGAN(nn.Module):
         return self.config.latent_dim
 
     def config_dict(self) -> dict:
-        return asdict(self.config)
+        """The config; ``discriminator_norm`` only where it is not DCGAN's BatchNorm, so the configs of runs
+        trained before the option existed (and resuming them) stay as they were."""
+        config = asdict(self.config)
+        if config["discriminator_norm"] == "batch":
+            del config["discriminator_norm"]
+        return config
 
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.generator.sample_latents(n, generator)
