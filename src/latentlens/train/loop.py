@@ -283,6 +283,6 @@ def stop_if_diverged(loss: torch.Tensor, step: int, run_dir, bar, what: str = "t
     bar.close()
     saved = ckpt.checkpoint_step(run_dir)
     raise LatentLensError(
-        f"training diverged at step {step + 1}: {what} became {float(loss)}; the last good checkpoint "
+        f"training diverged at step {step + 1}: {what} became {float(loss.detach())}; the last good checkpoint "
         f"(step {saved}) is kept in {run_dir} - lower --lr and continue with --resume"
     )
