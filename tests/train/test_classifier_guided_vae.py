@@ -50,7 +50,7 @@ def test_the_step_adds_the_weighted_kl_to_the_objective():
     guided = train_step(model, loss_fn, torch.optim.SGD(model.parameters(), lr=0.0), None, x,
                         torch.Generator().manual_seed(1), clf, 7.0)  # fmt: skip
     expected = prediction_kl(clf(x), clf(torch.sigmoid(guided["recon_logits"])))
-    assert float(guided["cls_kl"].detach()) == pytest.approx(float(expected), rel=1e-5)
+    assert float(guided["cls_kl"].detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
     assert float(guided["loss"].detach()) == pytest.approx(float(plain["loss"].detach()) + 7.0 * float(expected), rel=1e-5)
 
 
