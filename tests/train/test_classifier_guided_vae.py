@@ -51,7 +51,7 @@ def test_the_step_adds_the_weighted_kl_to_the_objective():
                         torch.Generator().manual_seed(1), clf, 7.0)  # fmt: skip
     expected = prediction_kl(clf(x), clf(torch.sigmoid(guided["recon_logits"])))
     assert float(guided["cls_kl"].detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
-    assert float(guided["loss"].detach()) == pytest.approx(float(plain["loss"].detach()) + 7.0 * float(expected), rel=1e-5)
+    assert float(guided["loss"].detach()) == pytest.approx(float(plain["loss"].detach()) + 7.0 * float(expected.detach()), rel=1e-5)
 
 
 def test_the_classifier_term_keeps_the_decision_the_plain_vae_loses(tmp_path):
