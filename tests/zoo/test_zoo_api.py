@@ -126,3 +126,27 @@ def test_train_records_where_it_trained_and_keeps_it_when_scored_elsewhere(tmp_p
     again = zoo.train("dsprites-betavae", out, progress=False)  # already trained: only scored here
     assert again["machine"] == {"device": "trainer-gpu"} and again["commit"] == "abc123"
     assert again["metrics"] == {"mig": 0.25} and "resumed_on" not in again
+
+
+def test_train_with_another_seed_changes_only_the_seed(tmp_path, monkeypatch):
+    """``zoo train NAME --seed S`` runs the recipe's command with its training seed replaced, and records it."""
+    from latentlens.cli import main
+    from latentlens.io import read_json
+    from latentlens.zoo.recipes import Recipe
+
+    tiny = Recipe("dsprites-betavae", "vae", "dsprites", "tiny",
+                  ("train", "vae", "--data", "dsprites", "--seed", "0", "--steps", "2", "--batch-size", "4"),
+                  "disentanglement")  # fmt: skip
+    assert tiny.argv("o", 3) == ["train", "vae", "--data", "dsprites", "--seed", "3", "--steps", "2", "--batch-size",
+                                 "4", "--out", "o"]  # fmt: skip
+    assert tiny.argv("o") == [*tiny.command, "--out", "o"]
+    unseeded = Recipe("x", "vae", "dsprites", "", ("train", "vae", "--steps", "2"), "disentanglement")
+    assert unseeded.argv("o", 5)[-4:] == ["--seed", "5", "--out", "o"]
+    monkeypatch.setattr(zoo, "get_recipe", lambda name: tiny)
+    monkeypatch.setattr(zoo, "score", lambda *args, **kwargs: {"mig": 0.25})
+    assert main(["zoo", "train", "dsprites-betavae", "--seed", "7", "--out", str(tmp_path / "s7"), "--no-progress"]) == 0
+    zoo.train("dsprites-betavae", tmp_path / "s0", progress=False)
+    provenance = read_json(tmp_path / "s7" / "provenance.json")
+    assert provenance["command"] == "latentlens train vae --data dsprites --seed 7 --steps 2 --batch-size 4 --out OUT"
+    assert read_json(tmp_path / "s7" / "config.json")["train"]["seed"] == 7
+    assert read_json(tmp_path / "s0" / "config.json")["train"]["seed"] == 0

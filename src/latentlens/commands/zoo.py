@@ -35,6 +35,8 @@ def add_parser(subparsers) -> None:
     tr.add_argument("--out", required=True)
     tr.add_argument("--preset", default="fast", choices=["fast", "reference"], help="metrics preset for VAEs")
     tr.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto: where it trains (recorded)")
+    tr.add_argument("--seed", type=int, default=None,
+                    help="train the recipe with this training seed instead of its own (its spread over seeds)")
     tr.add_argument("--no-progress", action="store_true")
     tr.set_defaults(func=run_train)
 
@@ -78,6 +80,7 @@ def run_export(args) -> int:
 def run_train(args) -> int:
     from .. import zoo
 
-    provenance = zoo.train(args.name, args.out, preset=args.preset, progress=not args.no_progress, device=args.device)
+    provenance = zoo.train(args.name, args.out, preset=args.preset, progress=not args.no_progress, device=args.device,
+                           seed=args.seed)
     log.info("trained %s in %s s: %s", args.name, provenance["wall_time_s"], _headline(provenance["metrics"]))
     return 0

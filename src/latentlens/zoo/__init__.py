@@ -139,21 +139,23 @@ def machine() -> dict:
 TRAINING_RECORD = "zoo_training.json"  # the command, commit and machine of the training, written when it starts
 
 
-def train(name: str, out: str | os.PathLike, preset: str = "fast", progress: bool = True, device: str = "cpu") -> dict:
+def train(name: str, out: str | os.PathLike, preset: str = "fast", progress: bool = True, device: str = "cpu",
+          seed: int | None = None) -> dict:
     """Reproduce zoo model ``name`` in ``out`` with its recorded command, score it, write ``provenance.json``.
 
     ``device`` (``cpu``, ``cuda``, ...) is passed on to the training command. The command, commit and
     machine are recorded in ``out/zoo_training.json`` when training starts, so a run trained on one machine
     (a GPU) and scored or resumed on another keeps the record of where it was trained. An interrupted run
     resumes when called again. Returns the provenance. ``preset`` is the metrics preset of a VAE's scoring
-    (``fast`` or ``reference``).
+    (``fast`` or ``reference``). ``seed`` trains the recipe with another training seed (the recipe's own
+    seed when ``None``): the same recipe over several seeds gives its spread.
     """
     from ..cli import main as cli_main
 
     recipe = get_recipe(name)
     out = Path(out)
     device_flag = ["--device", device] if device != "cpu" else []
-    argv = recipe.argv(str(out)) + device_flag
+    argv = recipe.argv(str(out), seed) + device_flag
     if (out / "config.json").is_file():
         existing = read_json(out / "config.json")
         if existing.get("kind") not in (recipe.kind, "factor-predictor") or existing.get("train", {}).get("data") not in (
@@ -163,7 +165,7 @@ def train(name: str, out: str | os.PathLike, preset: str = "fast", progress: boo
     record_path = out / TRAINING_RECORD
     if not (out / "train_summary.json").is_file():
         resuming = (out / "checkpoint.safetensors").is_file()
-        command = "latentlens " + " ".join(recipe.argv("OUT") + device_flag)
+        command = "latentlens " + " ".join(recipe.argv("OUT", seed) + device_flag)
         record = read_json(record_path) if resuming and record_path.is_file() else {}
         sessions = [*record.get("sessions", []), {"command": command, "machine": machine(),
                                                   "started": time.strftime("%Y-%m-%d %H:%M")}]  # fmt: skip
@@ -185,7 +187,7 @@ def train(name: str, out: str | os.PathLike, preset: str = "fast", progress: boo
     metrics = score(recipe, out, preset, progress)
     provenance = {
         "name": recipe.name, "kind": recipe.kind, "data": recipe.data, "description": recipe.description,
-        "command": record.get("command", "latentlens " + " ".join(recipe.argv("OUT"))),
+        "command": record.get("command", "latentlens " + " ".join(recipe.argv("OUT", seed))),
         "commit": record.get("commit", _git_commit()), "steps": summary.get("steps"),
         "wall_time_s": summary.get("seconds"), "machine": sessions[0]["machine"],
         "trained_at": sessions[0].get("started", time.strftime("%Y-%m-%d"))[:10], "metrics": metrics,

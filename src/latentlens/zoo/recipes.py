@@ -24,8 +24,15 @@ class Recipe:
     command: tuple[str, ...]  # latentlens arguments, without the program name and without --out
     score: str  # "disentanglement", "gan_shapes", "ddpm_shapes" or "factor_predictor"
 
-    def argv(self, out: str) -> list[str]:
-        return [*self.command, "--out", str(out)]
+    def argv(self, out: str, seed: int | None = None) -> list[str]:
+        """The command with ``--out out``; ``seed`` replaces the recipe's training seed (its spread over seeds)."""
+        command = list(self.command)
+        if seed is not None:
+            if "--seed" in command:
+                command[command.index("--seed") + 1] = str(int(seed))
+            else:
+                command += ["--seed", str(int(seed))]
+        return [*command, "--out", str(out)]
 
 
 _VAE = ("train", "vae", "--data", "dsprites", "--seed", "0", "--lr", "1e-3", "--lr-schedule", "cosine",
