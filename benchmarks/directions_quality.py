@@ -18,6 +18,7 @@ training its prior mean decodes to an almost empty image. Factor changes are mea
 Models: the zoo's best dSprites VAE and its GAN as shipped (``--retrain``: the same recipes trained again
 here with ``latentlens zoo train`` into ``--cache``, default ``~/.cache/latentlens/bench``, where the factor
 predictor and the GAN's post-hoc encoder are cached too, so a rerun only pays for discovery and evaluation).
+``--vae`` takes another zoo VAE or a VAE run folder (a recipe trained with another seed, say).
 Voynov runs ``--voynov-steps`` steps (Adam 1e-3 instead of the paper's 1e-4 for the short budget).
 Discovery and scoring run single-threaded by default (``--threads``).
 
@@ -71,6 +72,10 @@ def zoo_run(kind: str, cache: Path, retrain: bool, vae_name: str, gan_name: str)
     from latentlens import zoo
 
     name = vae_name if kind == "vae" else gan_name
+    if name not in zoo.RECIPES and (Path(name) / "config.json").is_file():
+        if retrain:
+            raise SystemExit(f"--retrain reproduces zoo models; {name} is a run folder")
+        return Path(name)
     if not retrain:
         return zoo.resolve_run(f"zoo:{name}")
     run = cache / f"zoo-{name}"
@@ -136,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--models", default="vae,gan")
     parser.add_argument("--k", type=int, default=K, help="directions per method (default: the latent dimension)")
-    parser.add_argument("--vae", default=None, help="zoo VAE (default: the zoo's best dSprites VAE)")
+    parser.add_argument("--vae", default=None,
+                        help="zoo VAE name or a VAE run folder (default: the zoo's best dSprites VAE)")
     parser.add_argument("--gan", default="dsprites-gan", help="zoo GAN")
     parser.add_argument("--retrain", action="store_true", help="reproduce the zoo models here instead of loading them")
     parser.add_argument("--voynov-steps", type=int, default=2000)
