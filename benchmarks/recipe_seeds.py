@@ -4,11 +4,11 @@ Each zoo VAE (``dsprites-factorvae``, ``-betatcvae``, ``-betavae``, ``-ad-factor
 recorded command; this benchmark trains the same command with other training seeds
 (``latentlens zoo train NAME --seed S``) and scores every run the way the zoo scores its models (``latentlens
 evaluate``, mean code, evaluation seed 0, the fast preset unless ``--preset reference``), so the spread over
-seeds is the spread over training seeds alone. Seed 0 is the recipe's own seed: it is read from the shipped
-model's provenance unless ``--retrain-seed0`` trains it here too.
+seeds is the spread over training seeds alone. The recipe's own seed is the shipped model: it is read from its
+provenance unless ``--retrain-shipped`` trains it here too.
 
 Training takes about an hour (beta-TCVAE, beta-VAE) to two (FactorVAE, AD-FactorVAE) of 2 CPU cores per run,
-so by default the benchmark only **reports** the runs it finds in ``--workdir`` (and the zoo's seed 0);
+so by default the benchmark only **reports** the runs it finds in ``--workdir`` (and the shipped models);
 ``--train`` trains the missing ones, resuming an interrupted run where it stopped.
 
 ``ours`` is the best recipe's mean FactorVAE score over the seeds it has, ``reference`` the 0.82 Kim & Mnih
@@ -17,7 +17,7 @@ every metric's mean, standard deviation and per-seed values per recipe, the CPU 
 literature's ranges (Locatello et al. 2019, all models and hyper-parameters, ~300k steps).
 
 Usage: ``python benchmarks/recipe_seeds.py [--train] [--models NAME,...] [--seeds 0,1,2] [--workdir DIR]
-[--preset fast|reference] [--retrain-seed0]``. Writes ``bench-results/recipe_seeds.json``.
+[--preset fast|reference] [--retrain-shipped]``. Writes ``bench-results/recipe_seeds.json``.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def parse_args(argv):
     parser.add_argument("--models", default=",".join(VAE_RECIPES), help="comma-separated zoo VAE recipes")
     parser.add_argument("--seeds", default="0,1,2", help="training seeds (default 0,1,2)")
     parser.add_argument("--train", action="store_true", help="train the runs that are missing (hours)")
-    parser.add_argument("--retrain-seed0", action="store_true",
-                        help="train seed 0 here too instead of reading the shipped model's provenance")
+    parser.add_argument("--retrain-shipped", action="store_true",
+                        help="train the recipe's own seed here too instead of reading the shipped model's provenance")
     parser.add_argument("--preset", default="fast", choices=("fast", "reference"), help="metrics preset")
     parser.add_argument("--workdir", default="bench-results/cache/recipe_seeds", help="where the runs live")
     parser.add_argument("--out", default="bench-results/recipe_seeds.json")
@@ -67,8 +67,13 @@ def parse_args(argv):
     return args
 
 
+def recipe_seed(name: str) -> int:
+    command = zoo.RECIPES[name].command
+    return int(command[command.index("--seed") + 1]) if "--seed" in command else 0
+
+
 def _from_zoo(name: str, preset: str) -> dict | None:
-    """Seed 0 as shipped: the provenance's metrics, when they were measured with ``preset``."""
+    """The shipped model (the recipe's own seed): its provenance, when its metrics were measured with ``preset``."""
     if name not in zoo.available():
         return None
     provenance = zoo.info(name)
@@ -79,7 +84,7 @@ def _from_zoo(name: str, preset: str) -> dict | None:
 
 def run_record(name: str, seed: int, args) -> dict | None:
     """The provenance of one (recipe, seed) run: trained here (``--train``), found in the workdir, or the zoo's."""
-    if seed == 0 and not args.retrain_seed0:
+    if seed == recipe_seed(name) and not args.retrain_shipped:
         shipped = _from_zoo(name, args.preset)
         if shipped is not None:
             return shipped
@@ -109,7 +114,8 @@ def build_table(args, records: dict) -> dict:
         metrics = {m: _stats([found[s]["provenance"]["metrics"].get(m) for s in found]) for m in METRIC_KEYS}
         minutes = [round(float(found[s]["provenance"]["wall_time_s"]) / 60, 1) for s in found]
         table[name] = {
-            "command": zoo.RECIPES[name].argv("OUT", 0),
+            "command": zoo.RECIPES[name].argv("OUT"),
+            "shipped_seed": recipe_seed(name),
             "seeds": sorted(found),
             "missing_seeds": [s for s in args.seeds if s not in found],
             "wall_minutes_per_run": minutes,
