@@ -13,8 +13,8 @@ so by default the benchmark only **reports** the runs it finds in ``--workdir`` 
 
 ``ours`` is the best recipe's mean FactorVAE score over the seeds it has, ``reference`` the 0.82 Kim & Mnih
 report for FactorVAE on dSprites (research notes §4.2), ``ratio`` = ours / reference. The table beside it holds
-every metric's mean, standard deviation and per-seed values per recipe, the CPU minutes per run, and the
-literature's ranges (Locatello et al. 2019, all models and hyper-parameters, ~300k steps).
+every metric's mean, standard deviation and per-seed values per recipe, the wall minutes per run with the
+machine that trained it (a shipped model may have been trained on a GPU), and the literature's ranges (Locatello et al. 2019, all models and hyper-parameters, ~300k steps).
 
 Usage: ``python benchmarks/recipe_seeds.py [--train] [--models NAME,...] [--seeds 0,1,2] [--workdir DIR]
 [--preset fast|reference] [--retrain-shipped]``. Writes ``bench-results/recipe_seeds.json``.
@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from latentlens import zoo
+from latentlens.commands import seed_list
 from latentlens.io import read_json, write_json
 
 HERE = Path(__file__).resolve().parent
@@ -45,7 +46,7 @@ HEADLINE = ("factor_vae_score", "mig", "beta_vae_score", "dci_disentanglement")
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(VAE_RECIPES), help="comma-separated zoo VAE recipes")
-    parser.add_argument("--seeds", default="0,1,2", help="training seeds (default 0,1,2)")
+    parser.add_argument("--seeds", type=seed_list, default=[0, 1, 2], help="training seeds (default 0,1,2)")
     parser.add_argument("--train", action="store_true", help="train the runs that are missing (hours)")
     parser.add_argument("--retrain-shipped", action="store_true",
                         help="train the recipe's own seed here too instead of reading the shipped model's provenance")
@@ -57,12 +58,6 @@ def parse_args(argv):
     unknown = [m for m in args.models if m not in VAE_RECIPES]
     if unknown:
         parser.error(f"unknown VAE recipe(s) {unknown}; known: {', '.join(VAE_RECIPES)}")
-    try:
-        args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        parser.error(f"--seeds takes integers separated by commas, got {args.seeds!r}")
-    if not args.seeds or min(args.seeds) < 0:
-        parser.error("--seeds needs one or more seeds >= 0")
     args.workdir, args.out = Path(args.workdir), Path(args.out)
     return args
 
@@ -110,13 +105,13 @@ def build_table(args, records: dict) -> dict:
     table = {}
     for name in args.models:
         runs = records[name]
-        found = {seed: r for seed, r in runs.items() if r is not None}
+        found = {seed: runs[seed] for seed in sorted(runs) if runs[seed] is not None}
         metrics = {m: _stats([found[s]["provenance"]["metrics"].get(m) for s in found]) for m in METRIC_KEYS}
         minutes = [round(float(found[s]["provenance"]["wall_time_s"]) / 60, 1) for s in found]
         table[name] = {
             "command": zoo.RECIPES[name].argv("OUT"),
             "shipped_seed": recipe_seed(name),
-            "seeds": sorted(found),
+            "seeds": list(found),
             "missing_seeds": [s for s in args.seeds if s not in found],
             "wall_minutes_per_run": minutes,
             "machines": [found[s]["provenance"].get("machine", {}).get("device") for s in found],

@@ -150,3 +150,24 @@ def test_train_with_another_seed_changes_only_the_seed(tmp_path, monkeypatch):
     assert provenance["command"] == "latentlens train vae --data dsprites --seed 7 --steps 2 --batch-size 4 --out OUT"
     assert read_json(tmp_path / "s7" / "config.json")["train"]["seed"] == 7
     assert read_json(tmp_path / "s0" / "config.json")["train"]["seed"] == 0
+
+
+def test_train_refuses_a_folder_of_another_seed_and_bad_seeds(tmp_path, monkeypatch):
+    """A run folder is never resumed or scored under another seed; a bad seed leaves nothing behind."""
+    from latentlens.zoo.recipes import Recipe
+
+    tiny = Recipe("dsprites-betavae", "vae", "dsprites", "tiny",
+                  ("train", "vae", "--data", "dsprites", "--seed", "0", "--steps", "2", "--batch-size", "4"),
+                  "disentanglement")  # fmt: skip
+    monkeypatch.setattr(zoo, "get_recipe", lambda name: tiny)
+    monkeypatch.setattr(zoo, "score", lambda *args, **kwargs: {"mig": 0.25})
+    out = tmp_path / "run"
+    zoo.train("dsprites-betavae", out, progress=False, seed=3)
+    for other in (None, 0, 4):  # the recipe's own seed (0) or another one
+        with pytest.raises(LatentLensError, match="trained with seed 3"):
+            zoo.train("dsprites-betavae", out, progress=False, seed=other)
+    assert zoo.train("dsprites-betavae", out, progress=False, seed=3)["metrics"] == {"mig": 0.25}
+    for bad in (-1, 2**32, 1.5, True):
+        with pytest.raises(LatentLensError, match="seed must be"):
+            zoo.train("dsprites-betavae", tmp_path / "bad", progress=False, seed=bad)
+    assert not (tmp_path / "bad").exists()

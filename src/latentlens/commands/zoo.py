@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 
+from . import seed
+
 log = logging.getLogger(__name__)
 
 
@@ -35,7 +37,7 @@ def add_parser(subparsers) -> None:
     tr.add_argument("--out", required=True)
     tr.add_argument("--preset", default="fast", choices=["fast", "reference"], help="metrics preset for VAEs")
     tr.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto: where it trains (recorded)")
-    tr.add_argument("--seed", type=int, default=None,
+    tr.add_argument("--seed", type=seed, default=None,
                     help="train the recipe with this training seed instead of its own (its spread over seeds)")
     tr.add_argument("--no-progress", action="store_true")
     tr.set_defaults(func=run_train)

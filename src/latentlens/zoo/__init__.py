@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import operator
 import os
 import platform
 import subprocess
@@ -153,6 +154,7 @@ def train(name: str, out: str | os.PathLike, preset: str = "fast", progress: boo
     from ..cli import main as cli_main
 
     recipe = get_recipe(name)
+    seed = _checked_seed(seed)
     out = Path(out)
     device_flag = ["--device", device] if device != "cpu" else []
     argv = recipe.argv(str(out), seed) + device_flag
@@ -162,6 +164,10 @@ def train(name: str, out: str | os.PathLike, preset: str = "fast", progress: boo
             None, recipe.data
         ):
             raise LatentLensError(f"{out} holds another run ({existing.get('kind')}); choose a new --out")
+        trained = existing.get("train", {}).get("seed")
+        wanted = argv[argv.index("--seed") + 1] if "--seed" in argv else None
+        if wanted is not None and trained is not None and str(trained) != wanted:
+            raise LatentLensError(f"{out} was trained with seed {trained}, not {wanted}; choose a new --out")
     record_path = out / TRAINING_RECORD
     if not (out / "train_summary.json").is_file():
         resuming = (out / "checkpoint.safetensors").is_file()
@@ -196,6 +202,18 @@ def train(name: str, out: str | os.PathLike, preset: str = "fast", progress: boo
         provenance["resumed_on"] = [s["machine"] for s in sessions[1:]]
     write_json(out / "provenance.json", provenance)
     return provenance
+
+
+def _checked_seed(seed) -> int | None:
+    if seed is None:
+        return None
+    try:
+        value = operator.index(seed)
+    except TypeError:
+        value = None
+    if isinstance(seed, bool) or value is None or not 0 <= value < 2**32:
+        raise LatentLensError(f"seed must be a whole number in [0, 2**32), got {seed!r}")
+    return value
 
 
 def score(recipe: Recipe, run_dir: Path, preset: str = "fast", progress: bool = False) -> dict:
