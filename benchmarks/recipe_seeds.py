@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 
 from latentlens import zoo
-from latentlens.commands import seed_list
 from latentlens.io import read_json, write_json
 
 HERE = Path(__file__).resolve().parent
@@ -46,7 +45,7 @@ HEADLINE = ("factor_vae_score", "mig", "beta_vae_score", "dci_disentanglement")
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(VAE_RECIPES), help="comma-separated zoo VAE recipes")
-    parser.add_argument("--seeds", type=seed_list, default=[0, 1, 2], help="training seeds (default 0,1,2)")
+    parser.add_argument("--seeds", default="0,1,2", help="distinct training seeds (default 0,1,2)")
     parser.add_argument("--train", action="store_true", help="train the runs that are missing (hours)")
     parser.add_argument("--retrain-shipped", action="store_true",
                         help="train the recipe's own seed here too instead of reading the shipped model's provenance")
@@ -58,6 +57,12 @@ def parse_args(argv):
     unknown = [m for m in args.models if m not in VAE_RECIPES]
     if unknown:
         parser.error(f"unknown VAE recipe(s) {unknown}; known: {', '.join(VAE_RECIPES)}")
+    try:
+        args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--seeds takes whole numbers separated by commas, got {args.seeds!r}")
+    if not args.seeds or len(set(args.seeds)) != len(args.seeds) or not all(0 <= s < 2**32 for s in args.seeds):
+        parser.error("--seeds needs distinct seeds in [0, 2**32)")
     args.workdir, args.out = Path(args.workdir), Path(args.out)
     return args
 
