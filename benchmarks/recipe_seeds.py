@@ -68,8 +68,8 @@ def parse_args(argv):
 
 
 def recipe_seed(name: str) -> int:
-    command = zoo.RECIPES[name].command
-    return int(command[command.index("--seed") + 1]) if "--seed" in command else 0
+    own = zoo.RECIPES[name].seed
+    return 0 if own is None else own
 
 
 def _from_zoo(name: str, preset: str) -> dict | None:

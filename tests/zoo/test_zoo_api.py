@@ -142,6 +142,7 @@ def test_train_with_another_seed_changes_only_the_seed(tmp_path, monkeypatch):
     assert tiny.argv("o") == [*tiny.command, "--out", "o"]
     unseeded = Recipe("x", "vae", "dsprites", "", ("train", "vae", "--steps", "2"), "disentanglement")
     assert unseeded.argv("o", 5)[-4:] == ["--seed", "5", "--out", "o"]
+    assert (tiny.seed, unseeded.seed) == (0, None)
     monkeypatch.setattr(zoo, "get_recipe", lambda name: tiny)
     monkeypatch.setattr(zoo, "score", lambda *args, **kwargs: {"mig": 0.25})
     assert main(["zoo", "train", "dsprites-betavae", "--seed", "7", "--out", str(tmp_path / "s7"), "--no-progress"]) == 0

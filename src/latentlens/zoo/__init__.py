@@ -165,8 +165,8 @@ def train(name: str, out: str | os.PathLike, preset: str = "fast", progress: boo
         ):
             raise LatentLensError(f"{out} holds another run ({existing.get('kind')}); choose a new --out")
         trained = existing.get("train", {}).get("seed")
-        wanted = argv[argv.index("--seed") + 1] if "--seed" in argv else None
-        if wanted is not None and trained is not None and str(trained) != wanted:
+        wanted = recipe.seed if seed is None else seed
+        if wanted is not None and trained is not None and str(trained) != str(wanted):
             raise LatentLensError(f"{out} was trained with seed {trained}, not {wanted}; choose a new --out")
     record_path = out / TRAINING_RECORD
     if not (out / "train_summary.json").is_file():

@@ -24,6 +24,11 @@ class Recipe:
     command: tuple[str, ...]  # latentlens arguments, without the program name and without --out
     score: str  # "disentanglement", "gan_shapes", "ddpm_shapes" or "factor_predictor"
 
+    @property
+    def seed(self) -> int | None:
+        """The recipe's own training seed (its ``--seed``), or None when its command names none."""
+        return int(self.command[self.command.index("--seed") + 1]) if "--seed" in self.command else None
+
     def argv(self, out: str, seed: int | None = None) -> list[str]:
         """The command with ``--out out``; ``seed`` replaces the recipe's training seed (its spread over seeds)."""
         command = list(self.command)
