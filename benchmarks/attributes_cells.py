@@ -8,7 +8,8 @@ all eight, yet its blurred reconstructions keep the classifier's decision for on
 two diffusion autoencoders (``train diffae``: with DiffEx's classifier component and KL term, and without)
 trained on them, then ``latentlens attributes`` with each attribute source: the VAEs' coordinates, SeFa and
 Voynov directions of the classifier-aware VAE's decoder, the independent components of its latents
-(``vae ica``), and LatentCLR directions in each autoencoder's z_sem (as DiffEx); ``vae oracle`` (not in the
+(``vae ica``), the independent parts of what varies more among the cells the classifier calls treated than among
+the others (``vae contrast``), and LatentCLR directions in each autoencoder's z_sem (as DiffEx); ``vae oracle`` (not in the
 default set: it reads the factor table) gives AttFind each factor's direction in z from a least-squares fit of
 the latents on the factors, a supervised reference for whether the VAE's latents hold the phenotypes along
 separate linear directions. Measured per source: are the top-2 attributes the planted phenotypes (each attribute's main
@@ -52,8 +53,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PLANTED = {"nucleus_size", "elongation"}
 
 
-SOURCES = ("vae coordinates", "vae sefa", "vae voynov", "vae ica", "vae-noKL coordinates", "diffae latentclr",
-           "diffae-noKL latentclr", "vae oracle")
+SOURCES = ("vae coordinates", "vae sefa", "vae voynov", "vae ica", "vae contrast", "vae-noKL coordinates",
+           "diffae latentclr", "diffae-noKL latentclr", "vae oracle")
 
 
 def _agreement(clf_run: Path, gen_run: Path, data: Path) -> float:

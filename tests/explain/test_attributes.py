@@ -11,6 +11,7 @@ from latentlens.explain.attributes import (
     attribute_effects,
     diffex_attfind,
     filter_unstable_images,
+    class_contrast_directions,
     independent_directions,
     range_displacements,
     signed_displacements,
@@ -135,3 +136,35 @@ def test_independent_directions_recover_the_mixing_columns(seed, width):
     assert (np.sort(moved, 1)[:, -2] < 0.1).all()
     with pytest.raises(LatentLensError, match="independent directions"):
         independent_directions(sources[:3], n_directions=width + 1)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), width=st.integers(4, 8))
+def test_class_contrast_directions_find_the_class_own_independent_changes(seed, width):
+    """Two classes share Gaussian latents and a strong uniform nuisance; the class also shows two phenotypes,
+    independent uniform amounts along two directions 60 degrees apart (the nuisance outside their plane). The
+    directions are the two phenotypes' (+ pointing towards the class), never the nuisance's, and an edit along
+    one moves one phenotype only."""
+    rng = np.random.default_rng(seed)
+    n = 4000
+    nuisance, pheno = rng.normal(size=width), rng.normal(size=(2, width))
+    pheno[1] -= (pheno[1] @ pheno[0]) / (pheno[0] @ pheno[0]) * pheno[0]
+    pheno = pheno / np.linalg.norm(pheno, axis=1, keepdims=True)
+    pheno[1] = 0.87 * pheno[1] + 0.5 * pheno[0]
+    nuisance -= np.linalg.lstsq(pheno.T, nuisance, rcond=None)[0] @ pheno
+    z = 0.5 * rng.normal(size=(2 * n, width)) + rng.uniform(-4, 4, size=(2 * n, 1)) * nuisance
+    in_class = np.arange(2 * n) < n
+    amounts = rng.uniform(0, 2, size=(n, 2)) * np.array([4.0, 3.0])
+    z[:n] += amounts @ pheno
+    dirs = class_contrast_directions(z, in_class, random_state=seed).numpy()
+    assert dirs.shape == (2, width)
+    cos = dirs @ pheno.T / np.linalg.norm(pheno, axis=1)
+    assert sorted(np.abs(cos).argmax(1).tolist()) == [0, 1] and (cos.max(1) > 0.98).all()  # both, signed +
+    moved = np.linalg.lstsq(pheno.T, dirs.T, rcond=None)[0].T  # each direction as phenotype amounts
+    moved = np.abs(moved) / np.abs(moved).max(1, keepdims=True)
+    assert (np.sort(moved, 1)[:, 0] < 0.15).all()
+    plain = independent_directions(z[in_class], n_directions=3, random_state=seed).numpy()  # sees the nuisance too
+    assert np.abs(plain @ nuisance / np.linalg.norm(nuisance)).max() > 0.9
+    assert len(class_contrast_directions(z, in_class, n_directions=1)) == 1
+    with pytest.raises(LatentLensError, match="class-contrast directions need"):
+        class_contrast_directions(z[: width + 3], np.arange(width + 3) < 2)

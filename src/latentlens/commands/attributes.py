@@ -34,8 +34,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--target", required=True, help="the class to explain")
     p.add_argument("--source", default="coordinates",
                    help="coordinates (z or z_sem), directions:NAME (an artifact of the generator run), latentclr "
-                        "(contrastive directions fitted on the encoded images, as DiffEx) or ica (independent "
-                        "components of the encoded images' latents)")  # fmt: skip
+                        "(contrastive directions fitted on the encoded images, as DiffEx), ica (independent "
+                        "components of the encoded images' latents) or contrast (independent parts of what varies "
+                        "more among the images classified as the target than among the others)")  # fmt: skip
     p.add_argument("--render-steps", type=positive_int, default=10, help="diffusion autoencoder: DDIM steps per image")
     p.add_argument("--strength", type=positive_float, default=1.5,
                    help="with --shift step: edit size in latent standard deviations")  # fmt: skip

@@ -6,7 +6,9 @@ same kind of images, labelled images (a folder per class, as the classifier was 
 The attribute source is the latent coordinates (``coordinates``: a VAE's z or the autoencoder's z_sem), the
 directions of a Directions artifact in the generator's run folder (``directions:NAME``, e.g. SeFa's), or
 LatentCLR directions fitted on the encoded images' latents (``latentclr``, as DiffEx does in z_sem), or the
-independent components of the encoded latents (``ica``: FastICA's mixing directions, not from the papers). The
+independent components of the encoded latents (``ica``: FastICA's mixing directions, not from the papers), or
+what varies more among the images the classifier assigns to the target class than among the others, split
+into independent parts (``contrast``: contrastive PCA then FastICA, not from the papers). The
 autoencoder's images are re-drawn from their own stochastic encoding x_T with the edited z_sem.
 
 Images of the other classes are encoded; every attribute is applied with both signs (``strength`` latent
@@ -69,8 +71,9 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     from ..data.labels import labelled_images
     from ..directions import Directions
     from ..errors import LatentLensError
-    from ..explain.attributes import (attribute_effects, diffex_attfind, independent_directions, range_displacements,
-                                      signed_displacements, stylex_attfind, sufficiency)
+    from ..explain.attributes import (attribute_effects, class_contrast_directions, diffex_attfind,
+                                      independent_directions, range_displacements, signed_displacements,
+                                      stylex_attfind, sufficiency)
     from ..io import ensure_writable_dir, write_json
     from ..viz.overlays import caption, grid, save_png, to_rgb_uint8, upscale
     from ._runs import open_model
@@ -119,6 +122,9 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     elif source == "ica":
         dirs = independent_directions(z_all, random_state=seed)
         labels = [f"ica{i}" for i in range(len(dirs))]
+    elif source == "contrast":
+        dirs = class_contrast_directions(z_all, class_logits.argmax(1).numpy() == t, random_state=seed)
+        labels = [f"contrast{i}" for i in range(len(dirs))]
     elif source == "latentclr":
         from ..directions.contrastive import LatentCLR
 
@@ -127,7 +133,8 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
         dirs, labels = finder.directions_.basis, [f"clr{i}" for i in range(k)]
         finder.directions_.save(ensure_writable_dir(out) / "latentclr")
     else:
-        raise LatentLensError(f"source must be 'coordinates', 'directions:NAME', 'ica' or 'latentclr', got {source!r}")
+        raise LatentLensError(f"source must be 'coordinates', 'directions:NAME', 'ica', 'contrast' or 'latentclr', "
+                              f"got {source!r}")  # fmt: skip
     scale = float(z_all.std(0).mean())  # one strength unit = the typical spread of a latent coordinate
 
     def displacements(unpadded):
