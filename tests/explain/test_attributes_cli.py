@@ -30,6 +30,12 @@ def test_attributes_on_cells(tmp_path):
     assert (out / "sufficiency.png").is_file()
     assert main(["attributes", "--classifier", str(tmp_path / "clf"), "--generator", str(tmp_path / "vae"), "--data",
                  str(data), "--target", "nope", "--out", str(out)]) == 2  # fmt: skip
+    for source in ("ica", "contrast"):  # directions fitted on the encoded images (and, for contrast, their classes)
+        assert main(["attributes", "--classifier", str(tmp_path / "clf"), "--generator", str(tmp_path / "vae"),
+                     "--data", str(data), "--target", "treated", "--source", source, "--attributes", "2", "--n", "10",
+                     "--out", str(tmp_path / source)]) == 0  # fmt: skip
+        labels = read_json(tmp_path / source / "attributes.json")["attribute_labels"]
+        assert 1 <= len(labels) <= 4 and all(label.startswith(source) for label in labels)
 
 
 def test_attributes_of_a_classifier_aware_diffusion_autoencoder(tmp_path, one_thread):
