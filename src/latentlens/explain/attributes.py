@@ -122,9 +122,9 @@ def class_contrast_directions(latents, in_class, n_directions: int | None = None
     of it (not from the papers): contrastive PCA (Abid et al., Nat. Commun. 2018) in its scale-free form, the
     generalized eigenvectors ``C_in w = lambda C_out w`` of the two classes' latent covariances (``lambda`` is the
     variance ratio along ``w``), keeps the ``n_directions`` largest (default: every one with ``lambda >=
-    min_ratio``, at least one); FastICA (Hyvaerinen & Oja 2000) splits that subspace, on the class's latents,
-    into independent sources ``s`` (the least Gaussian of five starts); each direction is the forward model of one source, the least-squares slope
-    of ``z`` on ``s`` (how the latents move when that source alone grows). Nuisances that vary alike in every
+    min_ratio``, at least one); FastICA (Hyvärinen & Oja 2000) splits that subspace, on the class's latents,
+    into independent sources ``s`` (the least Gaussian of five starts); each direction is the forward model of
+    one source, the least-squares slope of ``z`` on ``s`` (how the latents move when that source alone grows). Nuisances that vary alike in every
     class drop out; phenotypes that a class shows to a varying degree remain, one per direction when they vary
     independently. ``in_class`` is a boolean mask over ``latents`` (e.g. the classifier's predictions). Sign:
     + points from the other classes' mean towards the class's. Ordered by how far the class mean lies along
@@ -157,7 +157,7 @@ def class_contrast_directions(latents, in_class, n_directions: int | None = None
         with warnings.catch_warnings():  # FastICA can stall from a bad start: keep the least Gaussian of 5 starts
             warnings.simplefilter("ignore", ConvergenceWarning)
             for start in range(5):
-                found = FastICA(n_components=k, random_state=random_state + start, max_iter=1000,
+                found = FastICA(n_components=k, random_state=(random_state + start) % 2**32, max_iter=1000,
                                 whiten="unit-variance").fit_transform(projected)  # fmt: skip
                 found = (found - found.mean(0)) / found.std(0)
                 non_gaussian = float(np.abs((found**4).mean(0) - 3).sum())
