@@ -126,9 +126,9 @@ def class_contrast_directions(latents, in_class, n_directions: int | None = None
     into independent sources ``s`` (the least Gaussian of five starts); each direction is the forward model of
     one source, the least-squares slope of ``z`` on ``s`` (how the latents move when that source alone
     grows). Nuisances that vary alike in every class drop out; phenotypes that a class shows to a varying
-    degree remain, one per direction when they vary independently. ``in_class`` is a boolean mask over ``latents`` (e.g. the classifier's predictions). Sign:
-    + points from the other classes' mean towards the class's. Ordered by how far the class mean lies along
-    each. Returns ``(n_directions, latent_dim)`` float32."""
+    degree remain, one per direction when they vary independently. ``in_class`` is a boolean mask over
+    ``latents`` (e.g. the classifier's predictions). Sign: + points from the other classes' mean towards the
+    class's. Ordered by how far the class mean lies along each. Returns ``(n_directions, latent_dim)`` float32."""
     import warnings
 
     from scipy.linalg import eigh
