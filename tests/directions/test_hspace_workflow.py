@@ -49,6 +49,8 @@ def test_discover_in_h_space_writes_artifacts_measures_and_pictures(ddpm_run):
     for method in ("pca", "voynov", "random"):
         entry = results[method]
         assert 0 <= entry["rca"] <= 1 and -1 <= entry["homogeneity"] <= 1 and entry["linearity"] > 0
+        curve = entry["per_seed"][0]["linearity_curve"]
+        assert [float(a) for a in curve] == [0.25, 0.5, 1.0, 2.0] and curve["2.0"] == entry["linearity"]  # S/2, 3 octaves
         assert (run / "directions" / f"{method}_sheet.png").is_file()
         dirs = Directions.load(run / "directions" / f"{method}.safetensors")
         assert dirs.latent_dim == 32 * 4 * 4 and dirs.extra["hspace"]["strength"] == 4.0

@@ -39,3 +39,34 @@ def test_a_sample_dependent_edit_is_less_homogeneous():
     out = edit_consistency(as_generator(PartlyLinear(), output_range="unit"), torch.eye(6)[1:3], amplitude=1.0, n_samples=16)
     assert out["homogeneity"] < 0.8
     assert len(out["homogeneity_per_direction"]) == 2 and len(out["linearity_per_direction"]) == 2
+
+
+class Saturating(nn.Module):
+    """Image = tanh(z_0) * P: an edit along z_0 is linear for small shifts and saturates for large ones."""
+
+    latent_dim = 2
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("p", torch.randn(64, generator=torch.Generator().manual_seed(1)))
+
+    def sample_latents(self, n, generator=None):
+        return 0.1 * torch.randn(n, 2, generator=generator)
+
+    def forward(self, z):
+        return (torch.tanh(z[:, :1]) * self.p).view(len(z), 1, 8, 8)
+
+
+def test_the_linearity_curve_shows_where_a_saturating_edit_stops_doubling():
+    out = edit_consistency(as_generator(Saturating(), output_range="unit"), torch.eye(2)[:1], amplitude=4.0,
+                           n_samples=8, curve_octaves=5)  # fmt: skip
+    curve = out["linearity_curve"]
+    assert sorted(curve) == [4.0 / 2**j for j in range(5, -1, -1)] and curve[4.0] == out["linearity"]
+    assert out["linearity"] < 1.1 and curve[4.0 / 32] > 1.95
+    values = [curve[a] for a in sorted(curve)]
+    assert all(a >= b for a, b in zip(values, values[1:]))  # the larger the shift, the further from doubling
+
+
+def test_without_octaves_the_curve_holds_only_the_amplitude():
+    out = edit_consistency(as_generator(PartlyLinear(), output_range="unit"), torch.eye(6)[:1], amplitude=1.0, n_samples=4)
+    assert list(out["linearity_curve"]) == [1.0]

@@ -8,7 +8,9 @@ Asyrp (Kwon et al., ICLR 2023, Sec. 5) reports two properties of h-space edits, 
   on different base latents ``z_i != z_j``, averaged over directions. Reported next to the same number for
   random unit directions (the baseline) and as their difference (``homogeneity_gain``).
 - **linearity**: doubling the shift doubles the change, ``||G(z + 2a d) - G(z)|| / ||G(z + a d) - G(z)||``
-  (2 for a perfectly linear edit), median over samples and directions.
+  (2 for a perfectly linear edit), median over samples and directions. With ``curve_octaves = m`` it is also
+  measured at ``a / 2, a / 4, ..., a / 2^m`` (``linearity_curve``, amplitude -> linearity): an edit that
+  saturates at ``a`` can still be linear at smaller shifts, and the curve shows where it stops being so.
 """
 
 from __future__ import annotations
@@ -43,10 +45,21 @@ def _homogeneity(changes: torch.Tensor) -> torch.Tensor:
     return (gram.sum(dim=(1, 2)) - gram.diagonal(dim1=1, dim2=2).sum(1)) / (n * (n - 1))
 
 
+def _linearity(once: torch.Tensor, twice: torch.Tensor) -> tuple[float, list[float]]:
+    """Median ``||change at 2a|| / ||change at a||`` over the samples that moved: overall and per direction."""
+    ratio = twice.norm(dim=-1) / once.norm(dim=-1).clamp_min(1e-12)
+    moved = once.norm(dim=-1) > 1e-6
+    overall = float(ratio[moved].median()) if bool(moved.any()) else float("nan")
+    return overall, [float(r[m].median()) if bool(m.any()) else float("nan") for r, m in zip(ratio, moved)]
+
+
 def edit_consistency(generator, directions, *, amplitude: float = 2.0, n_samples: int = 16, n_random: int = 8,
-                     random_state: int = 0, batch_size: int = 256) -> dict:  # fmt: skip
+                     random_state: int = 0, batch_size: int = 256, curve_octaves: int = 0) -> dict:  # fmt: skip
     """Homogeneity (vs random directions) and linearity of ``directions`` (a Directions or ``(K, D)`` rows,
-    used at unit norm) at shift ``amplitude`` on ``n_samples`` base latents of ``generator``."""
+    used at unit norm) at shift ``amplitude`` on ``n_samples`` base latents of ``generator``; with
+    ``curve_octaves`` > 0 also the linearity at ``amplitude / 2^j``, j = 1..curve_octaves."""
+    if curve_octaves < 0:
+        raise ValueError(f"curve_octaves must be >= 0, got {curve_octaves}")
     from ..directions.generators import as_generator
 
     gen = as_generator(generator)
@@ -54,21 +67,24 @@ def edit_consistency(generator, directions, *, amplitude: float = 2.0, n_samples
     basis = basis / basis.norm(dim=1, keepdim=True).clamp_min(1e-12)
     g = torch.Generator().manual_seed(random_state + 777)
     z = gen.sample_latents(n_samples, g).float()
-    once, twice = _changes(gen, basis, z, (amplitude, 2 * amplitude), batch_size)
+    smaller = [amplitude / 2**j for j in range(curve_octaves, 0, -1)]
+    *below, once, twice = _changes(gen, basis, z, (*smaller, amplitude, 2 * amplitude), batch_size)
     random_basis = torch.randn(n_random, basis.shape[1], generator=g)
     random_basis = random_basis / random_basis.norm(dim=1, keepdim=True)
     (random_once,) = _changes(gen, random_basis, z, (amplitude,), batch_size)
     per_direction = _homogeneity(once)
     baseline = float(_homogeneity(random_once).mean())
-    ratio = twice.norm(dim=-1) / once.norm(dim=-1).clamp_min(1e-12)
-    moved = once.norm(dim=-1) > 1e-6
+    linearity, linearity_per_direction = _linearity(once, twice)
+    changes = [*below, once, twice]
+    curve = {a: _linearity(changes[i], changes[i + 1])[0] for i, a in enumerate([*smaller, amplitude])}
     return {
         "homogeneity": float(per_direction.mean()),
         "homogeneity_random": baseline,
         "homogeneity_gain": float(per_direction.mean()) - baseline,
         "homogeneity_per_direction": per_direction.tolist(),
-        "linearity": float(ratio[moved].median()) if bool(moved.any()) else float("nan"),
-        "linearity_per_direction": [float(r[m].median()) if bool(m.any()) else float("nan") for r, m in zip(ratio, moved)],
+        "linearity": linearity,
+        "linearity_per_direction": linearity_per_direction,
+        "linearity_curve": curve,
         "amplitude": amplitude,
         "n_samples": n_samples,
     }

@@ -77,7 +77,7 @@ def discover(
                                     mode=hspace["mode"], **diffusion_options(config, model))  # fmt: skip
         half = float(hspace["strength"]) / 2  # RCA's shifts span what the traversals show, as Voynov's training does
         defaults = {"rca": {**H_EVAL["rca"], **_h_shifts(hspace)}, "alignment": {"amplitude": half},
-                    "consistency": {"amplitude": half}}  # fmt: skip
+                    "consistency": {"amplitude": half, "curve_octaves": 3}}  # fmt: skip
         given, eval_params = eval_params or {}, dict(defaults)
         for key, value in given.items():
             eval_params[key] = {**defaults[key], **value} if key in defaults and isinstance(value, dict) else value
@@ -269,6 +269,7 @@ class _Evaluator:
             consistency = edit_consistency(self.generator, dirs, random_state=seed, **self.params["consistency"])
             result.update({k: consistency[k] for k in ("homogeneity", "homogeneity_random", "homogeneity_gain",
                                                        "linearity")})  # fmt: skip
+            result["linearity_curve"] = {str(a): v for a, v in consistency["linearity_curve"].items()}
         return result
 
 
