@@ -120,4 +120,4 @@ def test_the_report_shows_samples_and_h_space_directions(ddpm_run, tmp_path):
     discover(run, ["random"], k=2, hspace={"steps": 2}, eval_params=FAST_EVAL)
     html = report(run).read_text()
     assert "What the diffusion model generates" in html and "h-space of a diffusion model" in html
-    assert "homogeneity" in html
+    assert "homogeneity" in html and "Linearity at smaller shifts" in html and "<th>ε = 0.25</th>" in html  # FAST_EVAL amplitude 2, 3 octaves below

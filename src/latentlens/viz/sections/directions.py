@@ -79,6 +79,9 @@ def render(run_dir: Path) -> str | None:
         rows = [[m, methods[m].get("n_directions", "-"), len(methods[m].get("seeds", [])) or "-"]
                 + [_fmt(methods[m], k) for k in keys] for m in names]  # fmt: skip
         parts.append(table(header, rows))
+        curve = _linearity_curve_table(methods, names)
+        if curve:
+            parts.append(curve)
     blocks = []
     for m in names:
         sheet = folder / f"{m}_sheet.png"
@@ -93,6 +96,19 @@ def render(run_dir: Path) -> str | None:
     if blocks:
         parts.append("<div class='row'>" + "".join(blocks) + "</div>")
     return "".join(parts)
+
+
+def _linearity_curve_table(methods: dict, names: list) -> str:
+    """Linearity at the scored shift and at smaller ones (mean over seeds): where an edit stops doubling."""
+    curves = {m: [r["linearity_curve"] for r in methods[m].get("per_seed", []) if "linearity_curve" in r] for m in names}
+    curves = {m: c for m, c in curves.items() if c}
+    if not curves:
+        return ""
+    shifts = sorted({a for c in curves.values() for a in c[0]}, key=float)
+    rows = [[m] + [f"{sum(r[a] for r in c) / len(c):.2f}" if all(a in r for r in c) else "-" for a in shifts]
+            for m, c in curves.items()]  # fmt: skip
+    return ("<p class='note'>Linearity at smaller shifts ε (change at 2ε over change at ε; 2 = linear, below 1.6 "
+            "the edit saturates):</p>" + table(["method"] + [f"ε = {float(a):g}" for a in shifts], rows))
 
 
 def _legend(folder: Path, method: str, entry: dict) -> str:
