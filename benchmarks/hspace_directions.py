@@ -95,17 +95,18 @@ def main(argv: list[str] | None = None) -> int:
             row[key + "_mean"] = float(np.mean(values)) if values else None
         curves = [r["linearity_curve"] for r in per_seed if "linearity_curve" in r]
         if curves:  # linearity at S/2 and at the smaller shifts S/4, S/8, S/16, mean over seeds
-            row["linearity_curve_mean"] = {a: float(np.mean([c[a] for c in curves])) for a in curves[0]}
+            row["linearity_curve_mean"] = {a: float(np.mean([c[a] for c in curves])) for a in sorted(curves[0], key=float)}
         table[method] = row
         print(f"{method:9s} " + "  ".join(f"{k} {row[k + '_mean']:.3f}" for k in KEYS if row[k + "_mean"] is not None), flush=True)
         if "linearity_curve_mean" in row:
             print(" " * 10 + "linearity at shift " + "  ".join(f"{float(a):g}: {v:.2f}" for a, v in row["linearity_curve_mean"].items()))
-    learned = table.get("voynov", table.get("voynov+D"))["rca_mean"]
+    ours_method = next((m for m in ("voynov", "voynov+D") if m in table), None)  # None: --methods pca,random
+    learned = table[ours_method]["rca_mean"] if ours_method else None
     random = table["random"]["rca_mean"] if "random" in table else None
     result = {
         "name": "hspace_directions", "unit": "reconstructor accuracy, learned / random h-directions",
-        "ours": learned, "reference": random, "ratio": learned / random if random else None,
-        "ours_method": "voynov" if "voynov" in table else "voynov+D",
+        "ours": learned, "reference": random, "ratio": learned / random if learned and random else None,
+        "ours_method": ours_method,
         "reconstructor_accuracy": {m: table[m]["rca"] for m in table},
         "chance": 1 / args.k, "table": table, "seeds": seeds, "k": args.k, "voynov_steps": args.voynov_steps,
         "ddim_steps": args.ddim_steps, "strength": args.strength,
