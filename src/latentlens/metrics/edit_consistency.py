@@ -75,8 +75,8 @@ def edit_consistency(generator, directions, *, amplitude: float = 2.0, n_samples
     per_direction = _homogeneity(once)
     baseline = float(_homogeneity(random_once).mean())
     linearity, linearity_per_direction = _linearity(once, twice)
-    changes = [*below, once, twice]
-    curve = {a: _linearity(changes[i], changes[i + 1])[0] for i, a in enumerate([*smaller, amplitude])}
+    changes = [*below, once]
+    curve = {a: _linearity(lo, hi)[0] for a, lo, hi in zip(smaller, changes, changes[1:])} | {amplitude: linearity}
     return {
         "homogeneity": float(per_direction.mean()),
         "homogeneity_random": baseline,
