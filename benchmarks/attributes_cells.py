@@ -29,7 +29,7 @@ for DiffEx's), ``sufficiency_gain`` (flip-rate points above random at k = 2),
 ``ours`` = sufficiency at k = 2, ``reference`` = k = 2 random directions.
 
 Usage: ``python benchmarks/attributes_cells.py [--seeds 0,1,2] [--quick] [--sources "vae coordinates,vae sefa"]
-[--response all|graded] [--shift step|range] [--vae-steps 3000]``.
+[--response all|graded] [--shift step|range] [--vae-steps 3000] [--image-size 32]``.
 Writes ``bench-results/attributes_cells.json``.
 """
 
@@ -57,13 +57,13 @@ SOURCES = ("vae coordinates", "vae sefa", "vae voynov", "vae ica", "vae contrast
            "diffae latentclr", "diffae-noKL latentclr", "vae oracle")
 
 
-def _agreement(clf_run: Path, gen_run: Path, data: Path) -> float:
+def _agreement(clf_run: Path, gen_run: Path, data: Path, size: int = 32) -> float:
     """Share of up to 256 images whose reconstruction keeps the classifier's decision."""
     from latentlens.data.folders import load_image_folder
     from latentlens.train.checkpoint import load_model, load_run_config
 
     clf, gen = load_model(clf_run), load_model(gen_run)
-    x = load_image_folder(data, 32, 1)[::4][:256].float() / 255
+    x = load_image_folder(data, size, 1)[::4][:256].float() / 255
     with torch.no_grad():
         if load_run_config(gen_run)["kind"] == "diffae":
             from latentlens.train.diffae import class_agreement
@@ -73,7 +73,7 @@ def _agreement(clf_run: Path, gen_run: Path, data: Path) -> float:
         return float((clf(gen.decode(mu)).argmax(1) == clf(x).argmax(1)).float().mean())
 
 
-def _reliance(clf_run: Path, work: Path, seed: int, effects: dict) -> dict:
+def _reliance(clf_run: Path, work: Path, seed: int, effects: dict, size: int = 32) -> dict:
     """How much the classifier relies on each planted phenotype alone: the share of 300 fresh cells called
     "treated" when they carry only that phenotype's full shift (``none``: fresh control cells). A faithful
     explanation can only rank a phenotype the classifier reads."""
@@ -85,12 +85,12 @@ def _reliance(clf_run: Path, work: Path, seed: int, effects: dict) -> dict:
 
     def treated_rate(folder: Path) -> float:
         with torch.no_grad():
-            return float((clf(load_image_folder(folder, 32, 1).float() / 255).argmax(1) == 1).float().mean())
+            return float((clf(load_image_folder(folder, size, 1).float() / 255).argmax(1) == 1).float().mean())
 
     out = {}
     for phenotype, shift in effects.items():
         data = generate_cells(work / phenotype, n_per_condition=300, effects={phenotype: shift},
-                              size=32, seed=1000 + seed, response="all")  # fmt: skip
+                              size=size, seed=1000 + seed, response="all")  # fmt: skip
         out.setdefault("none", treated_rate(data / "control"))
         out[phenotype] = treated_rate(data / "treated")
     return out
@@ -132,13 +132,14 @@ def _oracle_directions(run: Path, data: Path) -> None:
 
 
 def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sources=SOURCES,
-             response: str = "all", vae_args: tuple = ("--beta", "0.1"), shift: str = "step") -> dict:  # fmt: skip
+             response: str = "all", vae_args: tuple = ("--beta", "0.1"), shift: str = "step",
+             size: int = 32) -> dict:  # fmt: skip
     from latentlens.data.cells import generate_cells
     from latentlens.io import read_json
 
     data = work / f"cells-{seed}{'-leak' if leak else ''}"
     effects = {"nucleus_size": 0.15, "elongation": 0.35}
-    generate_cells(data, n_per_condition=n, strength=1.0, effects=effects, size=32, seed=seed, response=response)
+    generate_cells(data, n_per_condition=n, strength=1.0, effects=effects, size=size, seed=seed, response=response)
     if leak:  # brightness leaked into the labels: dim every control cell
         from PIL import Image
 
@@ -152,11 +153,11 @@ def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sou
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-    common = ["--data", str(data), "--image-size", "32", "--seed", str(seed), "--no-progress"]
+    common = ["--data", str(data), "--image-size", str(size), "--seed", str(seed), "--no-progress"]
     began = time.process_time()
     assert cli(["train", "classifier", *common, "--steps", str(steps["clf"]), "--out", str(data / "clf")]) == 0
     clf_seconds = time.process_time() - began
-    results = {"classifier_reliance": _reliance(data / "clf", work / f"reliance-{data.name}", seed, effects)}
+    results = {"classifier_reliance": _reliance(data / "clf", work / f"reliance-{data.name}", seed, effects, size)}
     print(seed, "classifier reliance", {k: round(v, 2) for k, v in results["classifier_reliance"].items()}, flush=True)
     for source in sources:
         began = time.process_time()
@@ -189,7 +190,7 @@ def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sou
             "main_factors": mains, "top2_planted": set(mains[:2]) == PLANTED, "sufficiency": r["sufficiency"],
             "diffex_main_factors": diffex_mains, "diffex_top2_planted": set(diffex_mains[:2]) == PLANTED,
             "sufficiency_random": r["sufficiency_random"], "brightness_first": bool(mains) and mains[0] == "brightness",
-            "class_agreement": _agreement(data / "clf", run, data),
+            "class_agreement": _agreement(data / "clf", run, data, size),
             "cpu_seconds": round(time.process_time() - began + clf_seconds, 1),
         }  # fmt: skip
         print(seed, source, mains, "diffex", diffex_mains, [round(v, 2) for v in r["sufficiency"]],
@@ -210,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shift", choices=["step", "range"], default="step",
                         help="latentlens attributes --shift: a fixed step, or StylEx's moves to each attribute's range")
     parser.add_argument("--vae-steps", type=int, default=3000, help="training steps of both VAEs (default 3000)")
+    parser.add_argument("--image-size", type=int, default=32, help="cell images' side in pixels (default 32)")
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "attributes_cells.json"))
     args = parser.parse_args(argv)
     sources = tuple(v.strip() for v in args.sources.split(",") if v.strip())
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="attributes-bench-"))
     seeds = [int(s) for s in args.seeds.split(",")]
     runs = {s: one_seed(work, s, steps, n, sources=sources, response=args.response,
-                         vae_args=tuple(args.vae_args.split()), shift=args.shift) for s in seeds}
+                         vae_args=tuple(args.vae_args.split()), shift=args.shift, size=args.image_size) for s in seeds}
 
     def at(r, k, key="sufficiency"):
         return r[key][k - 1] if len(r[key]) >= k else float("nan")
@@ -242,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         t["sufficiency_gain"] = 100 * (t["sufficiency_k"][2] - t["random_k"][2])
     best = max(sources, key=lambda s: (sum(table[s]["top2_planted"]), table[s]["sufficiency_gain"]))
     leak = one_seed(work, seeds[0], steps, n, leak=True, sources=(best,), response=args.response,
-                    vae_args=tuple(args.vae_args.split()), shift=args.shift)[best]
+                    vae_args=tuple(args.vae_args.split()), shift=args.shift, size=args.image_size)[best]
     ours, ref = table[best]["sufficiency_k"][2], table[best]["random_k"][2]
     write_json(args.out, {
         "name": "attributes_cells", "ours": ours, "reference": ref, "ratio": ours / ref if ref else None,
@@ -253,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": {str(s): runs[s] for s in seeds},
         "classifier_reliance": {str(s): runs[s]["classifier_reliance"] for s in seeds},
         "quick": args.quick, "steps": steps, "response": args.response, "vae_args": args.vae_args, "shift": args.shift,
+        "image_size": args.image_size,
         "command": "python benchmarks/attributes_cells.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     })  # fmt: skip
     return 0

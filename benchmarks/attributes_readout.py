@@ -16,7 +16,7 @@ For each: the held-out R^2 and the least-squares weights of the true standardise
 factor from the posterior means. ``ours`` = the ``recon`` R^2 of nucleus size (the weaker phenotype),
 ``reference`` = its ``real`` R^2, ``ratio`` = the share of it the VAE keeps (mean over seeds).
 
-Usage: ``python benchmarks/attributes_readout.py [--seeds 0] [--vae-steps 3000]``.
+Usage: ``python benchmarks/attributes_readout.py [--seeds 0] [--vae-steps 3000] [--image-size 32]``.
 Writes ``bench-results/attributes_readout.json``.
 """
 
@@ -53,9 +53,9 @@ def _readout(regressor, images: torch.Tensor, truth: np.ndarray, names: list[str
     return out
 
 
-def one_readout(work: Path, seed: int, vae_steps: int) -> dict:
+def one_readout(work: Path, seed: int, vae_steps: int, size: int = 32) -> dict:
     steps = {"vae": vae_steps, "clf": 600, "diffae": 1500, "voynov": 1000}
-    oracle = one_seed(work, seed, steps, 500, sources=("vae oracle",), response="graded")["vae oracle"]
+    oracle = one_seed(work, seed, steps, 500, sources=("vae oracle",), response="graded", size=size)["vae oracle"]
     data = work / f"cells-{seed}"
     names, values, images = read_factor_table(data)
     vae = load_model(data / "vae").eval()
@@ -88,18 +88,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--vae-steps", type=int, default=3000)
+    parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "attributes_readout.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     work = Path(tempfile.mkdtemp(prefix="attributes-readout-"))
     seeds = [int(s) for s in args.seeds.split(",")]
-    runs = {str(s): one_readout(work, s, args.vae_steps) for s in seeds}
+    runs = {str(s): one_readout(work, s, args.vae_steps, args.image_size) for s in seeds}
     ours = statistics.mean(r["recon"]["nucleus_size"]["r2"] for r in runs.values())
     ref = statistics.mean(r["real"]["nucleus_size"]["r2"] for r in runs.values())
     write_json(args.out, {
         "name": "attributes_readout", "ours": ours, "reference": ref, "ratio": ours / ref if ref > 0 else None,
         "unit": "held-out R^2 of nucleus size read off the VAE's reconstructions (regressor fitted on them)",
-        "reference_name": "the same read off real cells", "vae_steps": args.vae_steps, "runs": runs,
+        "reference_name": "the same read off real cells", "vae_steps": args.vae_steps,
+        "image_size": args.image_size, "runs": runs,
         "command": "python benchmarks/attributes_readout.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     })  # fmt: skip
     return 0
