@@ -13,12 +13,14 @@ def test_attributes_on_cells(tmp_path):
     assert main(["train", "vae", *common, "--steps", "40", "--latent-dim", "4", "--out", str(tmp_path / "vae")]) == 0
     out = tmp_path / "vae" / "attributes"
     assert main(["attributes", "--classifier", str(tmp_path / "clf"), "--generator", str(tmp_path / "vae"), "--data",
-                 str(data), "--target", "treated", "--attributes", "3", "--n", "30", "--out", str(out)]) == 0  # fmt: skip
+                 str(data), "--target", "treated", "--attributes", "3", "--n", "30", "--readout", "images",
+                 "--out", str(out)]) == 0  # fmt: skip
     r = read_json(out / "attributes.json")
     assert r["classes"] == ["control", "treated"] and r["attribute_labels"] == ["z0", "z1", "z2", "z3"]
     assert len(r["sufficiency"]) == len(r["stylex"]) == len(r["sufficiency_random"])
     assert all(0 <= v <= 1 for v in r["sufficiency"])
-    assert r["factor_effects"] and {"nucleus_size", "elongation"} <= set(r["factor_effects"][0]["changes"])
+    assert r["factor_readout"] == "images" and r["factor_effects"]
+    assert {"nucleus_size", "elongation"} <= set(r["factor_effects"][0]["changes"])
     diffex_read = [(e["attribute"], e["sign"]) for e in r["diffex_factor_effects"] or []]
     assert diffex_read == [(p["attribute"], p["sign"]) for p in r["diffex"]]
     shared = {(e["attribute"], e["sign"]): e for e in r["factor_effects"]}
@@ -27,15 +29,21 @@ def test_attributes_on_cells(tmp_path):
     assert main(["report", "--run", str(tmp_path / "vae")]) == 0
     report = (tmp_path / "vae" / "report.html").read_text()
     assert "What changes the classifier" in report and "Sufficiency curve" in report and "held-out R<sup>2</sup>" in report
+    assert "fitted on the labelled images" in report
     assert (out / "sufficiency.png").is_file()
     assert main(["attributes", "--classifier", str(tmp_path / "clf"), "--generator", str(tmp_path / "vae"), "--data",
                  str(data), "--target", "nope", "--out", str(out)]) == 2  # fmt: skip
     for source in ("ica", "contrast"):  # directions fitted on the encoded images (and, for contrast, their classes)
+        folder = out if source == "contrast" else tmp_path / source
         assert main(["attributes", "--classifier", str(tmp_path / "clf"), "--generator", str(tmp_path / "vae"),
                      "--data", str(data), "--target", "treated", "--source", source, "--attributes", "2", "--n", "10",
-                     "--out", str(tmp_path / source)]) == 0  # fmt: skip
-        labels = read_json(tmp_path / source / "attributes.json")["attribute_labels"]
-        assert 1 <= len(labels) <= 4 and all(label.startswith(source) for label in labels)
+                     "--out", str(folder)]) == 0  # fmt: skip
+        r = read_json(folder / "attributes.json")
+        assert 1 <= len(r["attribute_labels"]) <= 4 and all(label.startswith(source) for label in r["attribute_labels"])
+        # by default a VAE's edits are read by a regressor fitted on its reconstructions
+        assert r["factor_readout"] == "reconstructions" and set(r["factor_readout_r2"]) >= {"nucleus_size", "x"}
+    assert main(["report", "--run", str(tmp_path / "vae")]) == 0
+    assert "fitted on the generator's reconstructions" in (tmp_path / "vae" / "report.html").read_text()
 
 
 def test_attributes_of_a_classifier_aware_diffusion_autoencoder(tmp_path, one_thread):
@@ -55,7 +63,9 @@ def test_attributes_of_a_classifier_aware_diffusion_autoencoder(tmp_path, one_th
                  str(data), "--target", "treated", "--source", "latentclr", "--attributes", "2", "--n", "6",
                  "--render-steps", "2", "--shift", "range", "--out", str(out)]) == 0  # fmt: skip
     r = read_json(out / "attributes.json")
-    assert r["shift"] == "range" and r["strength"] is None
+    assert r["shift"] == "range" and r["strength"] is None and r["factor_readout"] == "images"
+    assert main(["attributes", "--classifier", str(tmp_path / "clf"), "--generator", str(tmp_path / "dae"), "--data",
+                 str(data), "--target", "treated", "--readout", "reconstructions", "--out", str(out)]) == 2  # fmt: skip
     assert r["source"] == "latentclr" and len(r["attribute_labels"]) == 10 and (out / "latentclr.safetensors").is_file()
     assert len(r["sufficiency"]) == len(r["stylex"]) and (out / "attribute_0.png").is_file()
     assert main(["train", "diffae", *common, "--steps", "2", "--width", "16", "--patch-size", "2", "--classifier",

@@ -43,6 +43,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--shift", choices=["step", "range"], default="step",
                    help="step: every attribute edited by --strength; range: each image moved to the attribute's "
                         "minimum or maximum over the encoded images (StylEx's AttFind)")  # fmt: skip
+    p.add_argument("--readout", choices=["auto", "images", "reconstructions"], default="auto",
+                   help="fit the factor read-out on the labelled images or on the VAE's reconstructions of them "
+                        "(auto: reconstructions for a VAE, images for a diffusion autoencoder)")  # fmt: skip
     p.add_argument("--attributes", type=positive_int, default=5)
     p.add_argument("--n", type=positive_int, default=200, help="opposite-class images to score on")
     p.add_argument("--out", required=True)
@@ -84,7 +87,7 @@ def run(args) -> int:
                            {"classes": list(classes), "image_size": args.classifier_image_size})  # fmt: skip
     r = attributes_run(classifier, args.generator, args.data, args.target, args.out, args.source, args.strength,
                        args.attributes, args.n, args.seed, args.device, args.render_steps, classes=args.classes,
-                       shift=args.shift)  # fmt: skip
+                       shift=args.shift, readout=args.readout)  # fmt: skip
     log.info("attributes towards %s: %s; sufficiency %s (random %s)", r["target"],
              ", ".join(f"{p['label']}{'+' if p['sign'] else '-'}" for p in r["stylex"]),
              [round(v, 2) for v in r["sufficiency"]], [round(v, 2) for v in r["sufficiency_random"]])  # fmt: skip

@@ -18,9 +18,9 @@ changes through DiffEx's (:mod:`latentlens.explain.attributes`). Written into ``
 - ``attributes.json``: both rankings, the sufficiency curve (flip rate to the target when the top-k attributes
   are applied together) beside the same for k random directions, and with a factor table (``factors.csv``
   of synthetic cells) the change of each factor each attribute causes in the pictures, read by a factor
-  regressor fitted on the labelled images (its held-out R^2 per factor beside it), in standard deviations of
-  the factor over the edited images, for StylEx's picks (``factor_effects``) and DiffEx's
-  (``diffex_factor_effects``);
+  regressor fitted on the labelled images or, for a VAE, on its reconstructions of them (its held-out R^2 per
+  factor beside it), in standard deviations of the factor over the edited images, for StylEx's picks
+  (``factor_effects``) and DiffEx's (``diffex_factor_effects``);
 - ``attribute_<i>.png``: per ranked attribute, the images it moves most: the original and the edit at
   growing strength, with the classifier's probability of the target class above each image.
 """
@@ -57,7 +57,7 @@ def _factor_table(folder: Path, paths) -> dict | None:
 def attributes_run(classifier_run, vae_run, data, target: str, out, source: str = "coordinates",
                    strength: float = 1.5, n_attributes: int = 5, n_images: int = 200, seed: int = 0,
                    device="cpu", render_steps: int = 10, clr_steps: int = 500, classes=None,
-                   shift: str = "step") -> dict:  # fmt: skip
+                   shift: str = "step", readout: str = "auto") -> dict:  # fmt: skip
     """Rank the attributes of ``vae_run`` by how they move ``classifier_run`` towards ``target`` (module docstring).
 
     ``classifier_run`` is a run folder, ``zoo:NAME`` or your own classifier (an ``nn.Module`` returning logits,
@@ -66,7 +66,10 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     directions). The classifier reads images of its run's ``image_size``, else of the generator's.
     ``shift``: ``"step"`` edits every attribute by ``strength`` latent standard deviations; ``"range"`` moves each
     image's coordinate along an attribute to its minimum or maximum over the encoded images (StylEx's AttFind;
-    ``strength`` is then unused)."""
+    ``strength`` is then unused). ``readout``: the factor regressor that names what each edit changes is fitted on
+    the labelled ``"images"`` or on the VAE's ``"reconstructions"`` of them (the pictures edits are drawn as, so
+    a blurred decoder is read in its own terms; a factor its reconstructions lose falls below the readable
+    R^2); ``"auto"``: reconstructions for a VAE, images for a diffusion autoencoder."""
     from ..adapters import as_classifier, as_vae
     from ..data.labels import labelled_images
     from ..directions import Directions
@@ -90,7 +93,13 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     t = clf.classes.index(target)
     if shift not in ("step", "range"):
         raise LatentLensError(f"shift must be 'step' or 'range', got {shift!r}")
+    if readout not in ("auto", "images", "reconstructions"):
+        raise LatentLensError(f"readout must be 'auto', 'images' or 'reconstructions', got {readout!r}")
     is_diffae = getattr(vae_model, "config", None) is not None and type(vae_model).__name__ == "DiffAE"
+    if is_diffae and readout == "reconstructions":
+        raise LatentLensError("readout 'reconstructions' needs a VAE; a diffusion autoencoder's read-out is fitted "
+                              "on the images")  # fmt: skip
+    readout = ("images" if is_diffae else "reconstructions") if readout == "auto" else readout
     vae = None if is_diffae else as_vae(vae_model, output_range=vae_config["adapter"].get("output_range") or "unit")
     own = getattr(getattr(clf.module, "config", None), "image_size", None) or clf_config["adapter"].get("image_size")
     size = own or _decoded_size(vae_model if is_diffae else vae)
@@ -159,8 +168,9 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     random_suff = sufficiency(decode, classify, z, latents.pad(random_dirs), [{"attribute": i, "sign": 1} for i in range(len(stylex))],
                               displacements(random_dirs), t) if stylex else []  # fmt: skip
     picked = {(p["attribute"], p["sign"]): p for p in stylex + diffex}  # each pick read once, one regressor for both
+    recon = latents.reconstructions() if readout == "reconstructions" else None
     read, readout_r2 = _factor_effects(decode, z, dirs, list(picked.values()), delta, images, Path(data),
-                                       seed, edited=chosen)  # fmt: skip
+                                       seed, edited=chosen, fitted_on=recon)  # fmt: skip
     read = {(e["attribute"], e["sign"]): e for e in read}
     factor_effects = [read[(p["attribute"], p["sign"])] for p in stylex if read]
     diffex_factor_effects = [read[(p["attribute"], p["sign"])] for p in diffex if read]
@@ -186,7 +196,7 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
         "diffex": [{**p, "label": labels[p["attribute"]]} for p in diffex],
         "sufficiency": suff, "sufficiency_random": random_suff, "factor_effects": factor_effects or None,
         "diffex_factor_effects": diffex_factor_effects or None,
-        "factor_readout_r2": readout_r2 or None,
+        "factor_readout_r2": readout_r2 or None, "factor_readout": readout,
         "files": [f"attribute_{i}.png" for i in range(len(stylex))],
     }  # fmt: skip
     write_json(out / "attributes.json", result)
@@ -213,6 +223,13 @@ class _VAELatents:
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         return self.vae.decode(latent.to(self.device))
+
+    def reconstructions(self) -> torch.Tensor:
+        """Every encoded image decoded again, as uint8 (the pictures the factor read-out is fitted on)."""
+        with torch.inference_mode():
+            batches = [self.z_all[i : i + 256] for i in range(0, len(self.z_all), 256)]
+            out = torch.cat([self.decode(batch).float().cpu() for batch in batches])
+        return out.mul(255).round().clamp(0, 255).to(torch.uint8)
 
     def pad(self, dirs: torch.Tensor) -> torch.Tensor:
         return dirs
@@ -265,14 +282,16 @@ class _LatentBank:
 
 
 def _factor_effects(decode, z: torch.Tensor, dirs: torch.Tensor, picks, delta: torch.Tensor, images, folder: Path,
-                    seed: int, edited=None) -> tuple[list[dict], dict]:  # fmt: skip
+                    seed: int, edited=None, fitted_on=None) -> tuple[list[dict], dict]:  # fmt: skip
     """Per picked attribute (edited by the signed displacements ``delta``, ``(images, 2, attributes)``), the
     mean change of each factor of the factor table between the decoded images and their edits, read off the pictures by a factor regressor fitted on the labelled images (what an
     edit does to the image, whatever latent it moves). Changes are in standard deviations of the factor
     over the edited images (``edited``: their indices in ``images``; the population the edit starts from,
     as cell-profiling features are z-scored against the control wells), else over all images. Returns the
     effects and the regressor's held-out R^2 per factor; factors constant over the table, and those the
-    regressor cannot read from held-out images (R^2 below :data:`READABLE_R2`), are left out of the effects."""
+    regressor cannot read from held-out images (R^2 below :data:`READABLE_R2`), are left out of the effects.
+    ``fitted_on``: uint8 pictures, one per labelled image in ``images``' order (e.g. the generator's
+    reconstructions of them), to fit the regressor on instead of the images themselves."""
     from ..train.classifier import fit_factor_regressor
 
     table = _factor_table(folder, images.paths)
@@ -284,7 +303,7 @@ def _factor_effects(decode, z: torch.Tensor, dirs: torch.Tensor, picks, delta: t
     values = np.array([[r[k] for k in keys] for _, r in rows])
     varying = values.std(0) > 1e-9
     keys, values = [k for k, v in zip(keys, varying) if v], values[:, varying]
-    labelled = images.images[[i for i, _ in rows]]
+    labelled = (images.images if fitted_on is None else fitted_on)[[i for i, _ in rows]]
     steps = int(np.clip(80 * len(labelled) / 64, 300, 1000))  # about 80 epochs
     regressor, _, sd, r2 = fit_factor_regressor(labelled, values, steps=steps, seed=seed)
     edited = None if edited is None else set(np.asarray(edited).tolist())

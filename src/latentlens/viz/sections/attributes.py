@@ -36,8 +36,10 @@ def render(run_dir: Path) -> str | None:
         + ", ".join(f"{escape(p['label'])}{'+' if p['sign'] else '-'}" for p in r["diffex"]) + "</p>",
     ]
     if r.get("factor_readout_r2"):
-        parts.append("<p class='meta'>Factor changes are read off the edited pictures by a regressor fitted on the "
-                     "labelled images; its held-out R<sup>2</sup>: " + ", ".join(
+        on_recon = r.get("factor_readout") == "reconstructions"
+        fitted = "the generator's reconstructions of the labelled images" if on_recon else "the labelled images"
+        parts.append("<p class='meta'>Factor changes are read off the edited pictures by a regressor fitted on "
+                     f"{fitted}; its held-out R<sup>2</sup>: " + ", ".join(
                          f"{escape(k)} {v:.2f}" for k, v in r["factor_readout_r2"].items()) + "</p>")  # fmt: skip
     for rank, name in enumerate(r.get("files", [])):
         if (folder / name).is_file():
