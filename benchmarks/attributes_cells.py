@@ -155,23 +155,24 @@ def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sou
             writer.writerows(rows)
     common = ["--data", str(data), "--image-size", str(size), "--seed", str(seed), "--no-progress"]
     began = time.process_time()
-    assert cli(["train", "classifier", *common, "--steps", str(steps["clf"]), "--out", str(data / "clf")]) == 0
+    runs = work / f"runs-{data.name}"  # outside the data folder: images the runs write must not join its classes
+    assert cli(["train", "classifier", *common, "--steps", str(steps["clf"]), "--out", str(runs / "clf")]) == 0
     clf_seconds = time.process_time() - began
-    results = {"classifier_reliance": _reliance(data / "clf", work / f"reliance-{data.name}", seed, effects, size)}
+    results = {"classifier_reliance": _reliance(runs / "clf", work / f"reliance-{data.name}", seed, effects, size)}
     print(seed, "classifier reliance", {k: round(v, 2) for k, v in results["classifier_reliance"].items()}, flush=True)
     for source in sources:
         began = time.process_time()
         model, how = source.split(" ")
-        run = data / model
+        run = runs / model
         if not (run / "model.safetensors").is_file():
             if model.startswith("vae"):
-                guided = ["--classifier", str(data / "clf")] if model == "vae" else []
+                guided = ["--classifier", str(runs / "clf")] if model == "vae" else []
                 assert cli(["train", "vae", *common, "--steps", str(steps["vae"]), "--latent-dim", "8", *vae_args,
                             *guided, "--out", str(run)]) == 0  # fmt: skip
             else:
                 extra = ["--no-classifier-component"] if model == "diffae-noKL" else []
                 assert cli(["train", "diffae", *common, "--steps", str(steps["diffae"]), "--batch-size", "32",
-                            "--patch-size", "2", "--classifier", str(data / "clf"), *extra, "--out", str(run)]) == 0  # fmt: skip
+                            "--patch-size", "2", "--classifier", str(runs / "clf"), *extra, "--out", str(run)]) == 0  # fmt: skip
         if how == "oracle":
             _oracle_directions(run, data)
         if how in ("sefa", "voynov"):
@@ -179,8 +180,8 @@ def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sou
                         "--no-progress"] + (["--steps", str(steps["voynov"])] if how == "voynov" else [])) == 0  # fmt: skip
         src = {"coordinates": "coordinates", "sefa": "directions:sefa", "voynov": "directions:voynov",
                "oracle": "directions:oracle"}.get(how, how)  # fmt: skip
-        out = data / model / f"attributes-{how}"
-        assert cli(["attributes", "--classifier", str(data / "clf"), "--generator", str(run), "--data", str(data),
+        out = runs / model / f"attributes-{how}"
+        assert cli(["attributes", "--classifier", str(runs / "clf"), "--generator", str(run), "--data", str(data),
                     "--target", "treated", "--attributes", "4", "--n", "200", "--seed", str(seed), "--source", src,
                     "--shift", shift, "--out", str(out)]) == 0  # fmt: skip
         r = read_json(out / "attributes.json")
@@ -190,7 +191,7 @@ def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sou
             "main_factors": mains, "top2_planted": set(mains[:2]) == PLANTED, "sufficiency": r["sufficiency"],
             "diffex_main_factors": diffex_mains, "diffex_top2_planted": set(diffex_mains[:2]) == PLANTED,
             "sufficiency_random": r["sufficiency_random"], "brightness_first": bool(mains) and mains[0] == "brightness",
-            "class_agreement": _agreement(data / "clf", run, data, size),
+            "class_agreement": _agreement(runs / "clf", run, data, size),
             "cpu_seconds": round(time.process_time() - began + clf_seconds, 1),
         }  # fmt: skip
         print(seed, source, mains, "diffex", diffex_mains, [round(v, 2) for v in r["sufficiency"]],

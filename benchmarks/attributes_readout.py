@@ -58,7 +58,7 @@ def one_readout(work: Path, seed: int, vae_steps: int, size: int = 32) -> dict:
     oracle = one_seed(work, seed, steps, 500, sources=("vae oracle",), response="graded", size=size)["vae oracle"]
     data = work / f"cells-{seed}"
     names, values, images = read_factor_table(data)
-    vae = load_model(data / "vae").eval()
+    vae = load_model(work / f"runs-{data.name}" / "vae").eval()
     with torch.inference_mode():
         mu = torch.cat([vae.encode(images[i : i + 256].float() / 255)[0] for i in range(0, len(images), 256)])
         recon = torch.cat([vae.decode(mu[i : i + 256]) for i in range(0, len(mu), 256)])

@@ -10,12 +10,14 @@ def test_attributes_on_cells(tmp_path):
     data = generate_cells(tmp_path / "cells", n_per_condition=40, strength=2.0, size=32, seed=0)
     common = ["--data", str(data), "--image-size", "32", "--batch-size", "16", "--no-progress"]
     assert main(["train", "classifier", *common, "--steps", "60", "--out", str(tmp_path / "clf")]) == 0
-    assert main(["train", "vae", *common, "--steps", "40", "--latent-dim", "4", "--out", str(tmp_path / "vae")]) == 0
-    out = tmp_path / "vae" / "attributes"
-    assert main(["attributes", "--classifier", str(tmp_path / "clf"), "--generator", str(tmp_path / "vae"), "--data",
+    vae = data / "vae"  # a run kept inside the data folder: its pictures are not images of the data
+    assert main(["train", "vae", *common, "--steps", "40", "--latent-dim", "4", "--out", str(vae)]) == 0
+    out = vae / "attributes"
+    assert main(["attributes", "--classifier", str(tmp_path / "clf"), "--generator", str(vae), "--data",
                  str(data), "--target", "treated", "--attributes", "3", "--n", "30", "--readout", "images",
                  "--out", str(out)]) == 0  # fmt: skip
     r = read_json(out / "attributes.json")
+    assert r["n_data_images"] == 80
     assert r["classes"] == ["control", "treated"] and r["attribute_labels"] == ["z0", "z1", "z2", "z3"]
     assert len(r["sufficiency"]) == len(r["stylex"]) == len(r["sufficiency_random"])
     assert all(0 <= v <= 1 for v in r["sufficiency"])
@@ -26,24 +28,25 @@ def test_attributes_on_cells(tmp_path):
     shared = {(e["attribute"], e["sign"]): e for e in r["factor_effects"]}
     for e in r["diffex_factor_effects"] or []:  # a pick both variants made is read once, the same for both
         assert shared.get((e["attribute"], e["sign"]), e) == e
-    assert main(["report", "--run", str(tmp_path / "vae")]) == 0
-    report = (tmp_path / "vae" / "report.html").read_text()
+    assert main(["report", "--run", str(vae)]) == 0
+    report = (vae / "report.html").read_text()
     assert "What changes the classifier" in report and "Sufficiency curve" in report and "held-out R<sup>2</sup>" in report
     assert "fitted on the labelled images" in report
     assert (out / "sufficiency.png").is_file()
-    assert main(["attributes", "--classifier", str(tmp_path / "clf"), "--generator", str(tmp_path / "vae"), "--data",
+    assert main(["attributes", "--classifier", str(tmp_path / "clf"), "--generator", str(vae), "--data",
                  str(data), "--target", "nope", "--out", str(out)]) == 2  # fmt: skip
     for source in ("ica", "contrast"):  # directions fitted on the encoded images (and, for contrast, their classes)
         folder = out if source == "contrast" else tmp_path / source
-        assert main(["attributes", "--classifier", str(tmp_path / "clf"), "--generator", str(tmp_path / "vae"),
+        assert main(["attributes", "--classifier", str(tmp_path / "clf"), "--generator", str(vae),
                      "--data", str(data), "--target", "treated", "--source", source, "--attributes", "2", "--n", "10",
                      "--out", str(folder)]) == 0  # fmt: skip
         r = read_json(folder / "attributes.json")
         assert 1 <= len(r["attribute_labels"]) <= 4 and all(label.startswith(source) for label in r["attribute_labels"])
         # by default a VAE's edits are read by a regressor fitted on its reconstructions
         assert r["factor_readout"] == "reconstructions" and set(r["factor_readout_r2"]) >= {"nucleus_size", "x"}
-    assert main(["report", "--run", str(tmp_path / "vae")]) == 0
-    assert "fitted on the generator's reconstructions" in (tmp_path / "vae" / "report.html").read_text()
+        assert r["n_data_images"] == 80  # the report and the earlier runs' pictures below the VAE's run are left out
+    assert main(["report", "--run", str(vae)]) == 0
+    assert "fitted on the generator's reconstructions" in (vae / "report.html").read_text()
 
 
 def test_attributes_of_a_classifier_aware_diffusion_autoencoder(tmp_path, one_thread):

@@ -81,7 +81,7 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     from ..viz.overlays import caption, grid, save_png, to_rgb_uint8, upscale
     from ._runs import open_model
 
-    _, clf_config, clf_model = open_model(classifier_run, out, device)
+    clf_dir, clf_config, clf_model = open_model(classifier_run, out, device)
     vae_dir, vae_config, vae_model = open_model(vae_run, out, device)
     classes = classes or clf_config["adapter"].get("classes")
     if classes is None and getattr(clf_model, "classes", None) is None:
@@ -104,7 +104,8 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     own = getattr(getattr(clf.module, "config", None), "image_size", None) or clf_config["adapter"].get("image_size")
     size = own or _decoded_size(vae_model if is_diffae else vae)
     channels = getattr(getattr(clf.module, "config", None), "in_channels", None)
-    images = labelled_images(data, None, size, channels, max_classes=1000)
+    images = _without_run_outputs(labelled_images(data, None, size, channels, max_classes=1000),
+                                  [out, vae_dir, clf_dir])  # fmt: skip
     x = images.images.float().div(255)
     device_ = next(iter(vae_model.parameters())).device
     clf.to(device_)
@@ -191,7 +192,7 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     result = {
         "target": target, "classes": clf.classes, "source": source, "attribute_labels": labels,
         "strength": strength if shift == "step" else None, "shift": shift, "latent_scale": scale,
-        "n_images": int(len(z)),
+        "n_images": int(len(z)), "n_data_images": len(images),
         "stylex": [{**p, "label": labels[p["attribute"]]} for p in stylex],
         "diffex": [{**p, "label": labels[p["attribute"]]} for p in diffex],
         "sufficiency": suff, "sufficiency_random": random_suff, "factor_effects": factor_effects or None,
@@ -201,6 +202,19 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     }  # fmt: skip
     write_json(out / "attributes.json", result)
     return result
+
+
+def _without_run_outputs(images, folders):
+    """``images`` less those below ``folders`` (this run's output, the generator's and the classifier's run
+    folders): a run kept inside the data folder writes pictures that are not labelled images of the data."""
+    from ..data.labels import LabelledImages
+
+    inside = [Path(f).resolve() for f in folders if f is not None]
+    keep = [i for i, p in enumerate(images.paths) if not any(f in Path(p).resolve().parents for f in inside)]
+    if len(keep) == len(images):
+        return images
+    return LabelledImages(images.images[keep], images.factors[keep], images.factor_names,
+                          [images.paths[i] for i in keep], images.class_values)  # fmt: skip
 
 
 def _decoded_size(model) -> int:
