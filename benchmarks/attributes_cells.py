@@ -185,7 +185,7 @@ def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sou
                     "--target", "treated", "--attributes", "4", "--n", "200", "--seed", str(seed), "--source", src,
                     "--shift", shift, "--out", str(out)]) == 0  # fmt: skip
         r = read_json(out / "attributes.json")
-        mains = [e["main_factor"] for e in r["factor_effects"]]
+        mains = [e["main_factor"] for e in r["factor_effects"] or []]
         diffex_mains = [e["main_factor"] for e in r.get("diffex_factor_effects") or []]
         results[source] = {
             "main_factors": mains, "top2_planted": set(mains[:2]) == PLANTED, "sufficiency": r["sufficiency"],
