@@ -208,11 +208,15 @@ def _without_run_outputs(images, folders):
     """``images`` less those below ``folders`` (this run's output, the generator's and the classifier's run
     folders): a run kept inside the data folder writes pictures that are not labelled images of the data."""
     from ..data.labels import LabelledImages
+    from ..errors import LatentLensError
 
     inside = [Path(f).resolve() for f in folders if f is not None]
     keep = [i for i, p in enumerate(images.paths) if not any(f in Path(p).resolve().parents for f in inside)]
     if len(keep) == len(images):
         return images
+    if not keep:
+        raise LatentLensError("every image of the data folder lies inside the output, generator or classifier "
+                              "folder: give the labelled images' own folder")  # fmt: skip
     return LabelledImages(images.images[keep], images.factors[keep], images.factor_names,
                           [images.paths[i] for i in keep], images.class_values)  # fmt: skip
 
