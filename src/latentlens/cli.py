@@ -70,12 +70,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _remove_if_empty(folder: Path | None) -> None:
-    """Remove an output folder this command created when a refusal left nothing in it (but its lock file)."""
+    """Remove an output folder this command created when a refusal left nothing in it (but its lock file and
+    output marker)."""
+    from .io import OUTPUT_MARKER
+
     if folder is None or not folder.is_dir():
         return
-    leftovers = [p for p in folder.iterdir() if p.name != ".lock"]
+    leftovers = [p for p in folder.iterdir() if p.name not in (".lock", OUTPUT_MARKER)]
     if not leftovers:
         (folder / ".lock").unlink(missing_ok=True)
+        (folder / OUTPUT_MARKER).unlink(missing_ok=True)
         try:
             folder.rmdir()
         except OSError:

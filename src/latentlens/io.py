@@ -165,6 +165,22 @@ def ensure_writable_dir(path: str | os.PathLike) -> Path:
     return path
 
 
+OUTPUT_MARKER = ".latentlens"
+
+
+def output_folder(path: str | os.PathLike) -> Path:
+    """:func:`ensure_writable_dir`, and mark ``path`` as a latentlens output folder (a file named
+    :data:`OUTPUT_MARKER`): pictures written there are never read back as data when a data folder holds it."""
+    path = ensure_writable_dir(path)
+    marker = path / OUTPUT_MARKER
+    if not marker.exists():
+        try:
+            marker.write_text("written by latentlens: images below this folder are not read as data\n")
+        except OSError as exc:
+            raise LatentLensError(f"cannot write to output folder {path}: {exc.strerror or exc}") from None
+    return path
+
+
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)

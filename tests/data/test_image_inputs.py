@@ -124,3 +124,39 @@ def test_fuzzed_mvtec_layouts_load_or_fail_with_one_line(tmp_path, layout):
             assert "\n" not in str(exc)
         else:
             assert split.images.shape[1:] == (1, 16, 16) and len(split.images) == len(split.labels)
+
+
+def test_folders_latentlens_wrote_are_not_read_as_data(tmp_path, caplog):
+    """Run and output folders kept inside a data folder (a training run, a marked output) are left out with a
+    log line; ordinary nested folders are read; the folder given is read even when it is an output itself."""
+    import logging
+
+    from latentlens.data.folders import list_images
+    from latentlens.io import output_folder
+
+    def png(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("L", (4, 4)).save(path)
+
+    for rel in ("top.png", "a/1.png", "b/2.png", "c/deep/3.png", "b/vae/grid.png", "out/attribute_0.png", "out/x/sheet.png"):
+        png(tmp_path / rel)
+    (tmp_path / "b" / "vae" / "config.json").write_text("{}")
+    (tmp_path / "b" / "vae" / "model.safetensors").write_bytes(b"")
+    assert output_folder(tmp_path / "out") == tmp_path / "out" and output_folder(tmp_path / "out")  # idempotent
+    with caplog.at_level(logging.INFO, logger="latentlens"):
+        files = list_images(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in files] == ["a/1.png", "b/2.png", "c/deep/3.png", "top.png"]
+    assert "left out 3 images" in caplog.text and "b/vae" in caplog.text and "out" in caplog.text
+    assert [p.name for p in list_images(tmp_path / "out")] == ["attribute_0.png", "sheet.png"]
+    assert [p.name for p in list_images(tmp_path, recursive=False)] == ["top.png"]
+
+
+def test_a_data_folder_holding_only_outputs_is_a_one_line_error(tmp_path):
+    from latentlens.data.folders import list_images
+    from latentlens.io import output_folder
+
+    Image.new("L", (4, 4)).save(output_folder(tmp_path / "runs" / "discover") / "sheet.png")
+    with pytest.raises(LatentLensError, match="every image below .* lies in a latentlens output folder"):
+        list_images(tmp_path)
+    with pytest.raises(LatentLensError, match="no images"):
+        list_images(tmp_path, recursive=False)

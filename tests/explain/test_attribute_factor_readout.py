@@ -52,19 +52,3 @@ def test_a_readout_fitted_on_the_generator_pictures_reads_them_in_their_own_term
                                    fitted_on=reconstructions)  # fmt: skip
     assert on_images[0]["main_factor"] == "y" and on_recon[0]["main_factor"] == "x", (on_images, on_recon)
     assert on_recon[0]["changes"]["x"] > 0 and r2["x"] > 0.8, (on_recon, r2)
-
-
-def test_images_below_the_run_folders_are_not_data(tmp_path):
-    from latentlens.data.labels import LabelledImages
-    from latentlens.errors import LatentLensError
-    from latentlens.workflows.attributes import _without_run_outputs
-
-    paths = [tmp_path / "a" / "1.png", tmp_path / "b" / "2.png", tmp_path / "b" / "vae" / "grid.png",
-             tmp_path / "out" / "attribute_0.png"]  # fmt: skip
-    images = LabelledImages(torch.arange(4, dtype=torch.uint8).view(4, 1, 1, 1), np.arange(4)[:, None], ["class"],
-                            paths, [["a", "b", "b/vae", "out"]])  # fmt: skip
-    kept = _without_run_outputs(images, [tmp_path / "out", tmp_path / "b" / "vae", None])
-    assert kept.paths == paths[:2] and kept.images.flatten().tolist() == [0, 1] and kept.factors[:, 0].tolist() == [0, 1]
-    assert _without_run_outputs(images, [tmp_path / "elsewhere"]) is images
-    with pytest.raises(LatentLensError, match="inside the output"):
-        _without_run_outputs(images, [tmp_path])

@@ -120,12 +120,12 @@ def run_folder(args, out_attr: str = "out"):
     if out is None:
         raise LatentLensError("--model needs --out (the folder to write into)")
     from ..adapters import load_user_model
-    from ..io import ensure_writable_dir
+    from ..io import output_folder
     from ..train.checkpoint import write_external_run
 
     model = load_user_model(args.model, args.weights, "cpu")  # fails early, before anything is written
     role = args.role or _detect_role(model)
-    ensure_writable_dir(out)
+    output_folder(out)
     adapter = {"latent_dim": args.latent_dim, "output_range": args.output_range,
                "image_size": args.model_image_size}  # fmt: skip
     if role == "diffusion":

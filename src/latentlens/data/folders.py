@@ -6,6 +6,7 @@ A file Pillow cannot decode stops the load with a message naming it, before anyt
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -14,21 +15,49 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import LatentLensError
+from ..io import OUTPUT_MARKER
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
 
 
+def is_output_folder(folder: Path) -> bool:
+    """A folder latentlens wrote: it holds the output marker, or is a trained run (``config.json`` beside
+    ``model.safetensors``, as runs written before the marker existed are)."""
+    return (folder / OUTPUT_MARKER).is_file() or (
+        (folder / "config.json").is_file() and (folder / "model.safetensors").is_file())  # fmt: skip
+
+
 def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """The image files below ``folder``, sorted. Sub-folders latentlens wrote (:func:`is_output_folder`: run
+    folders, discover/attributes/report outputs kept inside the data folder) are left out with a log line, so
+    that traversal sheets and grids never join the data; ``folder`` itself is always read."""
     folder = Path(folder)
     if not folder.exists():
         raise LatentLensError(f"data folder not found: {folder}")
     if not folder.is_dir():
         raise LatentLensError(f"not a folder: {folder}")
-    pattern = "**/*" if recursive else "*"
-    files = sorted(p for p in folder.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files, skipped = [], {}
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        root = Path(root)
+        if root != folder and is_output_folder(root):
+            skipped[root] = sum(1 for _, _, n in os.walk(root) for name in n if Path(name).suffix.lower() in IMAGE_SUFFIXES)
+            dirs[:] = []
+            continue
+        files.extend(root / n for n in names if Path(n).suffix.lower() in IMAGE_SUFFIXES and (root / n).is_file())
+        if not recursive:
+            dirs[:] = []
+    skipped = {k: v for k, v in skipped.items() if v}
+    if skipped:
+        where = ", ".join(str(k.relative_to(folder)) for k in sorted(skipped))
+        log.info("left out %d images in latentlens output folders below %s (%s)", sum(skipped.values()), folder, where)
+    if not files and skipped:
+        raise LatentLensError(f"every image below {folder} lies in a latentlens output folder ({where}): give the "
+                              "images' own folder")  # fmt: skip
     if not files:
         raise LatentLensError(f"no images (png, jpg, bmp, tif) in {folder}")
-    return files
+    return sorted(files)
 
 
 MAX_PIXELS = 64_000_000  # larger images (or decompression bombs claiming to be) are refused

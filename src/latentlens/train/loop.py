@@ -22,7 +22,7 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from ..errors import LatentLensError
-from ..io import append_jsonl, ensure_writable_dir, read_jsonl, write_json
+from ..io import append_jsonl, output_folder, read_jsonl, write_json
 from . import checkpoint as ckpt
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ class RunWriter:
         self._lock = None
         if rank != 0:
             return
-        ensure_writable_dir(self.run_dir)
+        output_folder(self.run_dir)
         self._lock = lock_run_folder(self.run_dir)
         for orphan in self.run_dir.glob(".*.tmp"):  # left by a process killed mid-write; nobody else writes here
             orphan.unlink(missing_ok=True)

@@ -26,7 +26,7 @@ def fit_category(
     from ..errors import LatentLensError
     from ..explain.anomaly import aggregate_posterior
     from ..explain.vae_attention import DEFAULT_LAYER, resolve_layer
-    from ..io import ensure_writable_dir, save_tensors, write_json
+    from ..io import output_folder, save_tensors, write_json
     from ..train.loop import TrainSettings
     from ..train.vae import train_vae
 
@@ -40,7 +40,7 @@ def fit_category(
     probe = build_model("vae", {"latent_dim": latent_dim, "image_size": image_size,
                                 "in_channels": int(train.images.shape[1])})  # fmt: skip
     resolve_layer(probe, layer or DEFAULT_LAYER)  # a bad --layer is refused before any training
-    out = ensure_writable_dir(out)
+    out = output_folder(out)
     images = (train.images[fit_idx] * 255.0).round().to(torch.uint8)
     source = TensorSource(images, name=f"{root}")
     settings = TrainSettings(steps=steps, batch_size=batch_size, lr=lr, seed=seed, progress=progress,

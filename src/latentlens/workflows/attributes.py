@@ -77,7 +77,7 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     from ..explain.attributes import (attribute_effects, class_contrast_directions, diffex_attfind,
                                       independent_directions, range_displacements, signed_displacements,
                                       stylex_attfind, sufficiency)
-    from ..io import ensure_writable_dir, write_json
+    from ..io import output_folder, write_json
     from ..viz.overlays import caption, grid, save_png, to_rgb_uint8, upscale
     from ._runs import open_model
 
@@ -104,8 +104,7 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     own = getattr(getattr(clf.module, "config", None), "image_size", None) or clf_config["adapter"].get("image_size")
     size = own or _decoded_size(vae_model if is_diffae else vae)
     channels = getattr(getattr(clf.module, "config", None), "in_channels", None)
-    images = _without_run_outputs(labelled_images(data, None, size, channels, max_classes=1000),
-                                  [out, vae_dir, clf_dir])  # fmt: skip
+    images = labelled_images(data, None, size, channels, max_classes=1000)  # run folders inside it are left out
     x = images.images.float().div(255)
     device_ = next(iter(vae_model.parameters())).device
     clf.to(device_)
@@ -141,7 +140,7 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
         k = min(10, z_all.shape[1])
         finder = LatentCLR(n_directions=k, n_steps=clr_steps, batch_size=64, random_state=seed).fit(_LatentBank(z_all))
         dirs, labels = finder.directions_.basis, [f"clr{i}" for i in range(k)]
-        finder.directions_.save(ensure_writable_dir(out) / "latentclr")
+        finder.directions_.save(output_folder(out) / "latentclr")
     else:
         raise LatentLensError(f"source must be 'coordinates', 'directions:NAME', 'ica', 'contrast' or 'latentclr', "
                               f"got {source!r}")  # fmt: skip
@@ -175,7 +174,7 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     read = {(e["attribute"], e["sign"]): e for e in read}
     factor_effects = [read[(p["attribute"], p["sign"])] for p in stylex if read]
     diffex_factor_effects = [read[(p["attribute"], p["sign"])] for p in diffex if read]
-    out = ensure_writable_dir(out)
+    out = output_folder(out)
     fractions = torch.tensor(STRENGTHS) / (max(STRENGTHS) if shift == "range" else 1.0)  # of each pick's edit
     for rank, pick in enumerate(stylex):
         k = pick["attribute"]
@@ -202,23 +201,6 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     }  # fmt: skip
     write_json(out / "attributes.json", result)
     return result
-
-
-def _without_run_outputs(images, folders):
-    """``images`` less those below ``folders`` (this run's output, the generator's and the classifier's run
-    folders): a run kept inside the data folder writes pictures that are not labelled images of the data."""
-    from ..data.labels import LabelledImages
-    from ..errors import LatentLensError
-
-    inside = [Path(f).resolve() for f in folders if f is not None]
-    keep = [i for i, p in enumerate(images.paths) if not any(f in Path(p).resolve().parents for f in inside)]
-    if len(keep) == len(images):
-        return images
-    if not keep:
-        raise LatentLensError("every image of the data folder lies inside the output, generator or classifier "
-                              "folder: give the labelled images' own folder")  # fmt: skip
-    return LabelledImages(images.images[keep], images.factors[keep], images.factor_names,
-                          [images.paths[i] for i in keep], images.class_values)  # fmt: skip
 
 
 def _decoded_size(model) -> int:

@@ -122,10 +122,10 @@ DEMO_STEPS = [
 def run_demo(out="runs/demo", **options) -> Path:
     """Run every demo step into ``out`` (resuming an interrupted demo); returns the report's path.
     ``options``: ``seed``, ``progress``, ``short_steps``, ``zoo_model``, ``voynov_steps``, ``eval_params``."""
-    from ..io import append_jsonl, ensure_writable_dir
+    from ..io import append_jsonl, output_folder
     from ..train.checkpoint import load_run_config
 
-    run_dir = ensure_writable_dir(out)
+    run_dir = output_folder(out)
     if (run_dir / "config.json").exists() and not (run_dir / "provenance.json").exists():
         from ..errors import LatentLensError
 

@@ -57,7 +57,7 @@ def discover(
 
     from ..directions import build_finder
     from ..errors import LatentLensError
-    from ..io import ensure_writable_dir, read_json, update_json
+    from ..io import output_folder, read_json, update_json
     from ..metrics.directions import summarize
     from ..directions.generators import model_hash
     from ._runs import diffusion_options, open_model
@@ -87,7 +87,7 @@ def discover(
         raise LatentLensError(f"--k {k} exceeds the latent dimension {generator.latent_dim} of {run_dir}")
     if config["kind"] == "module":  # a model object: ``out`` is its run folder, as for --model on the CLI
         out = None
-    out = ensure_writable_dir(Path(out) if out is not None else Path(run_dir) / "directions")
+    out = output_folder(Path(out) if out is not None else Path(run_dir) / "directions")
     evaluator = _Evaluator(model, generator, config, evaluation, show_progress, eval_params or {})
     z_show = generator.sample_latents(N_ROWS, torch.Generator().manual_seed(seeds[0] + 2024)).float()
     metrics_path = out / "metrics.json"

@@ -47,7 +47,7 @@ def explain_run(
     from ..adapters import as_vae
     from ..errors import LatentLensError
     from ..explain.vae_attention import VAEAttention
-    from ..io import ensure_writable_dir, write_json
+    from ..io import output_folder, write_json
     from ..viz.overlays import attention_figures
     from ._runs import open_model
 
@@ -68,8 +68,8 @@ def explain_run(
     except RuntimeError as exc:
         raise LatentLensError(f"the model could not encode {size}x{size} images ({exc}); pass the size it reads "
                               "(image_size= / --model-image-size)") from None  # fmt: skip
-    out = ensure_writable_dir(Path(out_dir) if out_dir else Path(run_dir)) / "attention"
-    ensure_writable_dir(out)
+    out = output_folder(Path(out_dir) if out_dir else Path(run_dir)) / "attention"
+    output_folder(out)
     figures = attention_figures(x, result)
     for name, picture in figures["pictures"].items():
         from ..viz.overlays import save_png

@@ -30,7 +30,7 @@ def edit(run_dir, directions, ks=None, strength: float = 4.0, images: str = "sam
     from ..directions import Directions
     from ..directions.hspace_generator import HSpaceGenerator
     from ..errors import LatentLensError
-    from ..io import ensure_writable_dir, write_json
+    from ..io import output_folder, write_json
     from ..viz.grids import image_grid
     from ..viz.html import save_png
     from ._runs import diffusion_options, open_model
@@ -64,7 +64,7 @@ def edit(run_dir, directions, ks=None, strength: float = 4.0, images: str = "sam
 
         x_T = invert_images(generator.diffusion, real, steps=steps).float().cpu()
         source = str(images)
-    out = ensure_writable_dir(Path(out) if out is not None else Path(run_dir) / "edits")
+    out = output_folder(Path(out) if out is not None else Path(run_dir) / "edits")
     written = []
     basis = dirs.basis / dirs.basis.norm(dim=1, keepdim=True)
     for k in ks:

@@ -92,14 +92,14 @@ def sfvq_run(run_dir, bits: int = 6, out=None, epochs_per_bitrate: int = 3, n_sa
     from ..directions.sfvq import SFVQDirections, SpaceFillingVQ, line_effects, rank_lines
     from ..errors import LatentLensError
     from ..explain import sfvq_panoptic as pan
-    from ..io import ensure_writable_dir, write_json
+    from ..io import output_folder, write_json
     from ..viz.grids import image_grid
     from ..viz.html import pyplot, save_figure, save_png
     from ._runs import open_model
     from .discover import _generator
 
     run_dir, config, model = open_model(run_dir, out, device)
-    out = ensure_writable_dir(Path(out) if out is not None else Path(run_dir) / "sfvq")
+    out = output_folder(Path(out) if out is not None else Path(run_dir) / "sfvq")
     generator = _generator(model, config, "auto")
     z, factor_labels = _latents_and_labels(model, config, generator, n_samples, seed, data, labels)
     q = SpaceFillingVQ(bits, epochs_per_bitrate, random_state=seed).fit(z, show_progress=progress)
@@ -146,7 +146,7 @@ def sfvq_run(run_dir, bits: int = 6, out=None, epochs_per_bitrate: int = 3, n_sa
                             score_name="line_effect", latent_space=getattr(generator, "latent_space", "z"),
                             method="sfvq", params=finder.get_params(), seed=seed, model_hash=model_hash(generator),
                             extra={"lines": finder.lines_})  # fmt: skip
-    directions.save(ensure_writable_dir(Path(run_dir) / "directions") / "sfvq")
+    directions.save(output_folder(Path(run_dir) / "directions") / "sfvq")
     manifest = _augment(generator, q, augment_lines, augment_n, out) if augment_lines else None
     summary = {
         "bits": bits, "corners": k, "latents": int(len(z)), "latent_source": "labelled data" if factor_labels else "prior",

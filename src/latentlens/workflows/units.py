@@ -35,14 +35,14 @@ def units_run(run_dir=None, layer=None, images="dsprites", out=None, n_images: i
     from ..errors import LatentLensError
     from ..explain.activations import layer_activations, load_activation_matrix
     from ..explain.interpretability import DIRECTION_METHODS, interpretability_index, power_law_exponent
-    from ..io import ensure_writable_dir, write_json
+    from ..io import output_folder, write_json
 
     if activations_file is not None:
         acts = load_activation_matrix(activations_file)
         x = load_unit_images(images, len(acts), seed, channels=None)
         if len(x) != len(acts):
             raise LatentLensError(f"{len(acts)} rows of activations but {len(x)} images")
-        out_dir = ensure_writable_dir(Path(out or "units-out")) / "units"
+        out_dir = output_folder(Path(out or "units-out")) / "units"
         source = {"activations": str(activations_file)}
     else:
         from ._runs import open_model
@@ -56,9 +56,9 @@ def units_run(run_dir=None, layer=None, images="dsprites", out=None, n_images: i
 
             layer = default_layer(model)
         acts = layer_activations(model, layer, x, forward=forward)
-        out_dir = ensure_writable_dir(Path(out) if out else Path(run_dir)) / "units"
+        out_dir = output_folder(Path(out) if out else Path(run_dir)) / "units"
         source = {"run": str(run_dir), "layer": layer}
-    ensure_writable_dir(out_dir)
+    output_folder(out_dir)
     units = interpretability_index(acts, x, metric, random_state=seed)["ii"]
     results = {"units": units}
     tops = {"units": acts}

@@ -82,7 +82,7 @@ def _digest(path: Path) -> str:
 
 def export(name: str, out: str | os.PathLike) -> Path:
     """Copy zoo model ``name`` into the run folder ``out`` (created); every command accepts it as ``--run``."""
-    from ..io import atomic_write_bytes, ensure_writable_dir
+    from ..io import atomic_write_bytes, output_folder
 
     source = model_dir(name)
     out = Path(out)
@@ -90,7 +90,7 @@ def export(name: str, out: str | os.PathLike) -> Path:
         return out
     if any((out / f).exists() for f in ("config.json", "model.safetensors", "checkpoint.safetensors")):
         raise LatentLensError(f"{out} already holds another run; choose a new folder")
-    ensure_writable_dir(out)
+    output_folder(out)
     for file in RUN_FILES:
         if (source / file).is_file():
             atomic_write_bytes(out / file, (source / file).read_bytes())
