@@ -22,14 +22,16 @@ must surface brightness first - the check that it explains the classifier, not t
 
 Per seed it also records the classifier's **reliance** on each phenotype alone (the share of fresh cells with
 only that phenotype's shift it calls treated), so that a miss can be told apart from a classifier that
-ignores a phenotype.
+ignores a phenotype. For each VAE source it also records, per pick, the share of control cells the edit turns
+"treated" in four bins of the cells' rotation (``picks_by_orientation``): whether a pick elongates cells
+along their own axis (all bins alike) or stretches the picture along a fixed axis (some bins only).
 
 JSON: ``best_source``, ``top2_planted`` (per seed, StylEx's ranking; ``diffex_top2_planted`` in the table is the same
 for DiffEx's), ``sufficiency_gain`` (flip-rate points above random at k = 2),
 ``ours`` = sufficiency at k = 2, ``reference`` = k = 2 random directions.
 
 Usage: ``python benchmarks/attributes_cells.py [--seeds 0,1,2] [--quick] [--sources "vae coordinates,vae sefa"]
-[--response all|graded] [--shift step|range] [--vae-steps 3000] [--image-size 32]``.
+[--response all|graded] [--shift step|range] [--vae-steps 3000] [--image-size 32] [--work DIR]``.
 Writes ``bench-results/attributes_cells.json``.
 """
 
@@ -131,6 +133,39 @@ def _oracle_directions(run: Path, data: Path) -> None:
         run / "directions" / "oracle")
 
 
+def orientation_flip_rates(runs: Path, data: Path, how: str, size: int) -> list[dict]:
+    """Per StylEx pick of ``attributes-HOW``: the share of control cells (those whose reconstruction the
+    classifier still calls control) that the pick's edit turns "treated", in four bins of the cell's rotation
+    (nearest of 0, 45, 90, 135 degrees). A cell is elongated along its own axis and rotation is a nuisance, so
+    an attribute that elongates cells whatever their orientation flips all bins alike, while one that
+    stretches the picture along a fixed axis flips some bins and not the others."""
+    from latentlens.data.folders import read_image
+    from latentlens.directions import Directions
+    from latentlens.io import read_json
+    from latentlens.train.checkpoint import load_model
+
+    result = read_json(runs / "vae" / f"attributes-{how}" / "attributes.json")
+    with open(data / "factors.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["condition"] == "control"]
+    x = torch.tensor(np.stack([read_image(data / r["file"], size, 1) for r in rows])).float() / 255
+    bins = torch.from_numpy(np.round((np.degrees([float(r["rotation"]) for r in rows]) % 180.0) / 45.0).astype(int) % 4)
+    clf, vae = load_model(runs / "clf").eval(), load_model(runs / "vae").eval()
+    treated = result["classes"].index(result["target"])
+    basis = torch.eye(vae.latent_dim) if how == "coordinates" else Directions.load(runs / "vae" / "directions" / how).basis
+    step = result["strength"] * result["latent_scale"]
+    out = []
+    with torch.no_grad():
+        z = vae.encode(x)[0]
+        kept = clf(vae.decode(z)).argmax(1) != treated
+        for pick, read in zip(result["stylex"], result["factor_effects"] or []):
+            sign = 1.0 if pick["sign"] == 1 else -1.0
+            flipped = clf(vae.decode(z + sign * step * basis[pick["attribute"]].float())).argmax(1) == treated
+            out.append({"label": pick["label"] + ("+" if sign > 0 else "-"), "main_factor": read["main_factor"],
+                        "flip_rate": float(flipped[kept].float().mean()),
+                        "by_orientation": [float(flipped[kept & (bins == b)].float().mean()) for b in range(4)]})  # fmt: skip
+    return out
+
+
 def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sources=SOURCES,
              response: str = "all", vae_args: tuple = ("--beta", "0.1"), shift: str = "step",
              size: int = 32) -> dict:  # fmt: skip
@@ -156,7 +191,8 @@ def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sou
     common = ["--data", str(data), "--image-size", str(size), "--seed", str(seed), "--no-progress"]
     began = time.process_time()
     runs = work / f"runs-{data.name}"  # outside the data folder: images the runs write must not join its classes
-    assert cli(["train", "classifier", *common, "--steps", str(steps["clf"]), "--out", str(runs / "clf")]) == 0
+    if not (runs / "clf" / "model.safetensors").is_file():
+        assert cli(["train", "classifier", *common, "--steps", str(steps["clf"]), "--out", str(runs / "clf")]) == 0
     clf_seconds = time.process_time() - began
     results = {"classifier_reliance": _reliance(runs / "clf", work / f"reliance-{data.name}", seed, effects, size)}
     print(seed, "classifier reliance", {k: round(v, 2) for k, v in results["classifier_reliance"].items()}, flush=True)
@@ -194,6 +230,11 @@ def one_seed(work: Path, seed: int, steps: dict, n: int, leak: bool = False, sou
             "class_agreement": _agreement(runs / "clf", run, data, size),
             "cpu_seconds": round(time.process_time() - began + clf_seconds, 1),
         }  # fmt: skip
+        if model == "vae" and how in ("coordinates", "sefa", "voynov", "oracle") and r["factor_effects"]:
+            results[source]["picks_by_orientation"] = picks = orientation_flip_rates(runs, data, how, size)
+            for p in picks:
+                print(seed, source, f"{p['label']:>10} {p['main_factor']:<13} flips {p['flip_rate']:.2f}, at 0/45/90/135 "
+                      "degrees", " ".join(f"{v:.2f}" for v in p["by_orientation"]), flush=True)  # fmt: skip
         print(seed, source, mains, "diffex", diffex_mains, [round(v, 2) for v in r["sufficiency"]],
               [round(v, 2) for v in r["sufficiency_random"]], f"agreement {results[source]['class_agreement']:.2f}",
               flush=True)  # fmt: skip
@@ -214,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vae-steps", type=int, default=3000, help="training steps of both VAEs (default 3000)")
     parser.add_argument("--image-size", type=int, default=32, help="cell images' side in pixels (default 32)")
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "attributes_cells.json"))
+    parser.add_argument("--work", default=None, help="folder for the cells and runs (default: a new temporary "
+                        "folder); models already trained there are reused")  # fmt: skip
     args = parser.parse_args(argv)
     sources = tuple(v.strip() for v in args.sources.split(",") if v.strip())
     if not sources or set(sources) - set(SOURCES):
@@ -222,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     steps = ({"vae": 100, "clf": 60, "diffae": 20, "voynov": 50} if args.quick
              else {"vae": args.vae_steps, "clf": 600, "diffae": 1500, "voynov": 1000})  # fmt: skip
     n = 60 if args.quick else 500
-    work = Path(tempfile.mkdtemp(prefix="attributes-bench-"))
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="attributes-bench-"))
+    print("cells and runs in", work, flush=True)
     seeds = [int(s) for s in args.seeds.split(",")]
     runs = {s: one_seed(work, s, steps, n, sources=sources, response=args.response,
                          vae_args=tuple(args.vae_args.split()), shift=args.shift, size=args.image_size) for s in seeds}
