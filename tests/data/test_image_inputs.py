@@ -160,3 +160,19 @@ def test_a_data_folder_holding_only_outputs_is_a_one_line_error(tmp_path):
         list_images(tmp_path)
     with pytest.raises(LatentLensError, match="no images"):
         list_images(tmp_path, recursive=False)
+
+
+def test_runs_from_before_the_marker_and_linked_folders(tmp_path):
+    """An interrupted run (config.json + checkpoint.safetensors) is a run; a link to a folder is not followed,
+    as the glob before it did not, so a link back up the tree cannot repeat images."""
+    import os
+
+    from latentlens.data.folders import list_images
+
+    for rel in ("a/1.png", "old/sheet.png"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("L", (4, 4)).save(tmp_path / rel)
+    (tmp_path / "old" / "config.json").write_text("{}")
+    (tmp_path / "old" / "checkpoint.safetensors").write_bytes(b"")
+    os.symlink(tmp_path, tmp_path / "a" / "loop")
+    assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)] == ["a/1.png"]

@@ -23,10 +23,10 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".we
 
 
 def is_output_folder(folder: Path) -> bool:
-    """A folder latentlens wrote: it holds the output marker, or is a trained run (``config.json`` beside
-    ``model.safetensors``, as runs written before the marker existed are)."""
-    return (folder / OUTPUT_MARKER).is_file() or (
-        (folder / "config.json").is_file() and (folder / "model.safetensors").is_file())  # fmt: skip
+    """A folder latentlens wrote: it holds the output marker, or is a run written before the marker existed
+    (``config.json`` beside ``model.safetensors`` or ``checkpoint.safetensors``)."""
+    return (folder / OUTPUT_MARKER).is_file() or ((folder / "config.json").is_file() and (
+        (folder / "model.safetensors").is_file() or (folder / "checkpoint.safetensors").is_file()))  # fmt: skip
 
 
 def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
@@ -39,7 +39,7 @@ def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]
     if not folder.is_dir():
         raise LatentLensError(f"not a folder: {folder}")
     files, skipped = [], {}
-    for root, dirs, names in os.walk(folder, followlinks=True):
+    for root, dirs, names in os.walk(folder):
         root = Path(root)
         if root != folder and is_output_folder(root):
             skipped[root] = sum(1 for _, _, n in os.walk(root) for name in n if Path(name).suffix.lower() in IMAGE_SUFFIXES)

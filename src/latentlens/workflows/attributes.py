@@ -104,7 +104,8 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     own = getattr(getattr(clf.module, "config", None), "image_size", None) or clf_config["adapter"].get("image_size")
     size = own or _decoded_size(vae_model if is_diffae else vae)
     channels = getattr(getattr(clf.module, "config", None), "in_channels", None)
-    images = labelled_images(data, None, size, channels, max_classes=1000)  # run folders inside it are left out
+    output_folder(out)  # marked before the data is read: its pictures never join the data, even on a rerun
+    images = labelled_images(data, None, size, channels, max_classes=1000)  # folders latentlens wrote are left out
     x = images.images.float().div(255)
     device_ = next(iter(vae_model.parameters())).device
     clf.to(device_)

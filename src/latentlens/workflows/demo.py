@@ -125,12 +125,13 @@ def run_demo(out="runs/demo", **options) -> Path:
     from ..io import append_jsonl, output_folder
     from ..train.checkpoint import load_run_config
 
-    run_dir = output_folder(out)
+    run_dir = Path(out)
     if (run_dir / "config.json").exists() and not (run_dir / "provenance.json").exists():
         from ..errors import LatentLensError
 
         load_run_config(run_dir)
         raise LatentLensError(f"{run_dir} holds another run (not a demo); choose a new --out")
+    output_folder(run_dir)
     began = time.perf_counter()
     for index, (name, step) in enumerate(DEMO_STEPS, 1):
         log.info("demo [%d/%d] %s", index, len(DEMO_STEPS), name)

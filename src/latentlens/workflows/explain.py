@@ -68,8 +68,7 @@ def explain_run(
     except RuntimeError as exc:
         raise LatentLensError(f"the model could not encode {size}x{size} images ({exc}); pass the size it reads "
                               "(image_size= / --model-image-size)") from None  # fmt: skip
-    out = output_folder(Path(out_dir) if out_dir else Path(run_dir)) / "attention"
-    output_folder(out)
+    out = output_folder((Path(out_dir) if out_dir else Path(run_dir)) / "attention")
     figures = attention_figures(x, result)
     for name, picture in figures["pictures"].items():
         from ..viz.overlays import save_png

@@ -42,7 +42,7 @@ def units_run(run_dir=None, layer=None, images="dsprites", out=None, n_images: i
         x = load_unit_images(images, len(acts), seed, channels=None)
         if len(x) != len(acts):
             raise LatentLensError(f"{len(acts)} rows of activations but {len(x)} images")
-        out_dir = output_folder(Path(out or "units-out")) / "units"
+        out_dir = Path(out or "units-out") / "units"
         source = {"activations": str(activations_file)}
     else:
         from ._runs import open_model
@@ -56,7 +56,7 @@ def units_run(run_dir=None, layer=None, images="dsprites", out=None, n_images: i
 
             layer = default_layer(model)
         acts = layer_activations(model, layer, x, forward=forward)
-        out_dir = output_folder(Path(out) if out else Path(run_dir)) / "units"
+        out_dir = (Path(out) if out else Path(run_dir)) / "units"
         source = {"run": str(run_dir), "layer": layer}
     output_folder(out_dir)
     units = interpretability_index(acts, x, metric, random_state=seed)["ii"]
