@@ -35,6 +35,8 @@ def test_units_on_recorded_activations(tmp_path, capsys):
                  "--metric", "colour", "--out", str(tmp_path / "out")]) == 0  # fmt: skip
     s = read_json(tmp_path / "out" / "units" / "summary.json")
     assert s["ii"]["units"]["values"][0] > 0.95 > max(s["ii"]["units"]["values"][1:])
+    # only the folder units writes is marked as output: a data folder holding ``out`` still reads its other images
+    assert (tmp_path / "out" / "units" / ".latentlens").is_file() and not (tmp_path / "out" / ".latentlens").exists()
     assert main(["units", "--images", str(folder)]) == 2
     assert "give one of" in capsys.readouterr().err
 
