@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
 
 
+def _is_image(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES
+
+
 def is_output_folder(folder: Path) -> bool:
     """A folder latentlens wrote: it holds the output marker, or is a run written before the marker existed
     (``config.json`` beside ``model.safetensors`` or ``checkpoint.safetensors``)."""
@@ -42,10 +46,10 @@ def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]
     for root, dirs, names in os.walk(folder):
         root = Path(root)
         if root != folder and is_output_folder(root):
-            skipped[root] = sum(1 for _, _, n in os.walk(root) for name in n if Path(name).suffix.lower() in IMAGE_SUFFIXES)
+            skipped[root] = sum(1 for _, _, n in os.walk(root) for name in n if _is_image(name))
             dirs[:] = []
             continue
-        files.extend(root / n for n in names if Path(n).suffix.lower() in IMAGE_SUFFIXES and (root / n).is_file())
+        files.extend(root / n for n in names if _is_image(n) and (root / n).is_file())
         if not recursive:
             dirs[:] = []
     skipped = {k: v for k, v in skipped.items() if v}

@@ -81,7 +81,7 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     from ..viz.overlays import caption, grid, save_png, to_rgb_uint8, upscale
     from ._runs import open_model
 
-    clf_dir, clf_config, clf_model = open_model(classifier_run, out, device)
+    _, clf_config, clf_model = open_model(classifier_run, out, device)
     vae_dir, vae_config, vae_model = open_model(vae_run, out, device)
     classes = classes or clf_config["adapter"].get("classes")
     if classes is None and getattr(clf_model, "classes", None) is None:
@@ -104,7 +104,7 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     own = getattr(getattr(clf.module, "config", None), "image_size", None) or clf_config["adapter"].get("image_size")
     size = own or _decoded_size(vae_model if is_diffae else vae)
     channels = getattr(getattr(clf.module, "config", None), "in_channels", None)
-    output_folder(out)  # marked before the data is read: its pictures never join the data, even on a rerun
+    out = output_folder(out)  # marked before the data is read: its pictures never join the data, even on a rerun
     images = labelled_images(data, None, size, channels, max_classes=1000)  # folders latentlens wrote are left out
     x = images.images.float().div(255)
     device_ = next(iter(vae_model.parameters())).device
@@ -141,7 +141,7 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
         k = min(10, z_all.shape[1])
         finder = LatentCLR(n_directions=k, n_steps=clr_steps, batch_size=64, random_state=seed).fit(_LatentBank(z_all))
         dirs, labels = finder.directions_.basis, [f"clr{i}" for i in range(k)]
-        finder.directions_.save(output_folder(out) / "latentclr")
+        finder.directions_.save(out / "latentclr")
     else:
         raise LatentLensError(f"source must be 'coordinates', 'directions:NAME', 'ica', 'contrast' or 'latentclr', "
                               f"got {source!r}")  # fmt: skip
@@ -175,7 +175,6 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
     read = {(e["attribute"], e["sign"]): e for e in read}
     factor_effects = [read[(p["attribute"], p["sign"])] for p in stylex if read]
     diffex_factor_effects = [read[(p["attribute"], p["sign"])] for p in diffex if read]
-    out = output_folder(out)
     fractions = torch.tensor(STRENGTHS) / (max(STRENGTHS) if shift == "range" else 1.0)  # of each pick's edit
     for rank, pick in enumerate(stylex):
         k = pick["attribute"]
