@@ -17,6 +17,7 @@ classifier's decision; DiffEx asks for >= 95 %). Same run-folder and resume conv
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -30,6 +31,8 @@ from ..models.classifier import prediction_kl
 from .classifier import split_indices
 from .loop import RunWriter, StepTimer, TrainSettings, progress_bar, set_lr, stop_if_diverged, training_device
 
+log = logging.getLogger(__name__)
+AGREEMENT_AIM = 0.95  # DiffEx's bar for reconstructions that keep the classifier's decision
 
 def class_weight_at(step: int, cls_weight: float, start: int, anneal: int) -> float:
     return cls_weight * min(1.0, max(0, step - start) / max(1, anneal))
@@ -134,6 +137,12 @@ def train_diffae(images: torch.Tensor, out_dir, settings: TrainSettings, classif
         held_out = x_val[:n_agreement].float().div(255)
         summary["class_agreement"] = class_agreement(model, classifier, held_out)
         summary["n_agreement"] = len(held_out)
+        if summary["class_agreement"] < AGREEMENT_AIM:
+            advice = ("; with the KL term its weight may be too high for this model: try a lower --cls-weight "
+                      "(0 keeps the classifier component without the term)" if n_classes and cls_weight > 0 else
+                      "; train longer")  # fmt: skip
+            log.warning("round trips keep the classifier's decision for %.0f %% of %d held-out images (DiffEx asks "
+                        ">= %.0f %%)%s", 100 * summary["class_agreement"], len(held_out), 100 * AGREEMENT_AIM, advice)  # fmt: skip
     writer.finish(settings.steps, model, summary)
     if "class_agreement" in summary:
         update_json(writer.run_dir / "metrics.json", {"diffae": {"class_agreement": summary["class_agreement"],
