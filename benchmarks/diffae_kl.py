@@ -9,7 +9,8 @@ batches, ``--steps`` more steps of each variant: no KL term (the control), the K
 computes it (5 DDIM steps, 8 images per batch, gradient into every weight) at several weights ``w``, the same
 with the gradient into ``z_sem`` only (encoder and fusion layer), and with ``x_hat`` the one-step prediction of
 x0 from a noised image (t < 500) instead of the round trip; ``w`` is annealed from 0 over the first third,
-gradients clipped to norm 1 (as DiffAE does). Measured: the diffusion loss and the KL over the last 50 steps,
+gradients clipped to norm 1 (as DiffAE does). Measured: the gradient norms of the diffusion loss and of the KL
+at the base weights, the diffusion loss and the KL over the last 50 steps,
 and the class agreement of 20- and 10-step round trips (stochastic encoding, then decoding) on 100 held-out
 cells.
 
@@ -99,6 +100,29 @@ def continue_training(base: Path, clf, train: torch.Tensor, val: torch.Tensor, v
             "cpu_seconds": round(time.process_time() - began, 1)}  # fmt: skip
 
 
+def gradient_norms(base: Path, clf, x: torch.Tensor) -> dict:
+    """Norm of the gradient (all weights) of the diffusion loss on ``x`` and of the KL of 5- and 20-step round
+    trips of its first 8 images, at the base weights: how much the KL term outweighs the diffusion loss."""
+    from latentlens.models.classifier import prediction_kl
+    from latentlens.train.checkpoint import load_model
+    from latentlens.train.diffae import round_trip
+
+    model = load_model(base).train()
+
+    def norm(loss):
+        model.zero_grad()
+        loss.backward()
+        return float(torch.sqrt(sum((p.grad**2).sum() for p in model.parameters() if p.grad is not None)))
+
+    torch.manual_seed(0)
+    reference = clf(x)
+    out = {"diffusion": norm(model.loss(x, model.semantic(x, reference.softmax(1))))}
+    for steps in (5, 20):
+        z = model.semantic(x[:8], reference[:8].softmax(1))
+        out[f"kl_{steps}_steps"] = norm(prediction_kl(reference[:8], clf(round_trip(model, x[:8], z, steps, grad=True))))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=0)
@@ -134,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     images = load_image_folder(str(data), 32, 1).float() / 255
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(args.seed))
     val, train = images[order[:100]], images[order[100:]]
+    norms = gradient_norms(base, clf, train[:32])
+    print("gradient norms at the base weights:", {k: round(v, 2) for k, v in norms.items()}, flush=True)
     table = {}
     for name in names:
         table[name] = continue_training(base, clf, train, val, VARIANTS[name], args.steps, args.seed, args.lr)
@@ -147,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "name": "diffae_kl", "ours": ours, "reference": ref, "ratio": ours / ref if ref else None,
         "unit": f"class agreement of 20-step round trips, best KL variant ({best}) vs no KL term",
         "reference_name": "the same autoencoder trained on without the KL term", "best_variant": best,
-        "table": table, "seed": args.seed, "base_steps": args.base_steps, "steps": args.steps, "lr": args.lr,
+        "table": table, "gradient_norms": norms, "seed": args.seed, "base_steps": args.base_steps, "steps": args.steps, "lr": args.lr,
         "command": "python benchmarks/diffae_kl.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     })  # fmt: skip
     return 0
