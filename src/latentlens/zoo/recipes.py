@@ -4,7 +4,7 @@ A recipe is the exact command line (without ``--out``) that ``latentlens zoo tra
 anyone can reproduce a shipped model with the toolkit's own commands. ``score`` names what is measured on
 the trained model and recorded in its provenance (``disentanglement``: the metrics of
 ``latentlens evaluate``; ``gan_shapes``: shape frequencies and mean intensity of 10,000 samples read by the
-dSprites factor predictor; ``ddpm_shapes``: the same of 2,000 DDIM samples (20 steps);
+dSprites factor predictor; ``ddpm_shapes``: the same of 2,000 DDIM samples (20 steps), and of their first 100 for a quick check;
 ``factor_predictor``: held-out accuracy of the predictor itself).
 """
 
