@@ -34,6 +34,7 @@ from .loop import RunWriter, StepTimer, TrainSettings, progress_bar, set_lr, sto
 log = logging.getLogger(__name__)
 AGREEMENT_AIM = 0.95  # DiffEx's bar for reconstructions that keep the classifier's decision
 
+
 def class_weight_at(step: int, cls_weight: float, start: int, anneal: int) -> float:
     return cls_weight * min(1.0, max(0, step - start) / max(1, anneal))
 
