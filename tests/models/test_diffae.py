@@ -46,6 +46,7 @@ def test_the_round_trip_gradient_reaches_the_semantic_encoder():
 def test_the_classifier_weight_is_annealed_from_zero():
     assert class_weight_at(0, 0.3, 10, 20) == 0.0 and class_weight_at(20, 0.3, 10, 20) == pytest.approx(0.15)
     assert class_weight_at(100, 0.3, 10, 20) == pytest.approx(0.3)
+    assert class_weight_at(9, 0.3, 10, 0) == 0.0 and class_weight_at(10, 0.3, 10, 0) == 0.3  # no ramp: full at once
 
 
 class _CentreBrightness(torch.nn.Module):
@@ -57,25 +58,27 @@ class _CentreBrightness(torch.nn.Module):
 
 
 def test_the_kl_term_lowers_the_classifier_kl_of_the_round_trip(tmp_path):
+    """Summed over four toy datasets: one run's 30 steps are chaotic enough that its outcome moves with the
+    host's floating point (the round trip re-encodes x_T under the changing weights)."""
     from latentlens.models.classifier import prediction_kl
     from latentlens.train.diffae import train_diffae
     from latentlens.train.loop import TrainSettings
 
-    g = torch.Generator().manual_seed(0)
-    images = (torch.rand(8, 1, 32, 32, generator=g) * 255).to(torch.uint8)
-    classifier, x = _CentreBrightness(), images.float() / 255
-    kls = {}
-    for w in (0.0, 0.3):
-        settings = TrainSettings(steps=30, batch_size=8, seed=0, lr=1e-3, progress=False)
-        config = {k: v for k, v in TINY.items() if k != "n_classes"}
-        model = train_diffae(images, tmp_path / str(w), settings, classifier, config, cls_weight=w,
-                             anneal_start=0.0, anneal_fraction=0.0, kl_batch=8, kl_steps=3, n_agreement=4)
-        with torch.no_grad():
-            reference = classifier(x)
-            z_sem = model.semantic(x, reference.softmax(1))
-            kls[w] = float(prediction_kl(reference, classifier(round_trip(model, x, z_sem, 3))))
-    # seeds 0-2 gave 0.37, 0.53 and 0.12 of the KL without the term
-    assert kls[0.3] < 0.7 * kls[0.0], kls
+    kls = {0.0: [], 0.3: []}
+    for seed in range(4):
+        images = (torch.rand(8, 1, 32, 32, generator=torch.Generator().manual_seed(seed)) * 255).to(torch.uint8)
+        classifier, x = _CentreBrightness(), images.float() / 255
+        for w in kls:
+            settings = TrainSettings(steps=30, batch_size=8, seed=seed, lr=1e-3, progress=False)
+            config = {k: v for k, v in TINY.items() if k != "n_classes"}
+            model = train_diffae(images, tmp_path / f"{seed}-{w}", settings, classifier, config, cls_weight=w,
+                                 anneal_start=0.0, anneal_fraction=0.0, kl_batch=8, kl_steps=3, n_agreement=4)
+            with torch.no_grad():
+                reference = classifier(x)
+                z_sem = model.semantic(x, reference.softmax(1))
+                kls[w].append(float(prediction_kl(reference, classifier(round_trip(model, x, z_sem, 3)))))
+    # here: 5.81 without the term, 1.43 with it (every seed lower, 0.05-0.86x)
+    assert sum(kls[0.3]) < 0.7 * sum(kls[0.0]), kls
 
 
 @pytest.mark.parametrize("agreement", [0.5, 1.0])

@@ -36,7 +36,9 @@ AGREEMENT_AIM = 0.95  # DiffEx's bar for reconstructions that keep the classifie
 
 
 def class_weight_at(step: int, cls_weight: float, start: int, anneal: int) -> float:
-    return cls_weight * min(1.0, max(0, step - start) / max(1, anneal))
+    if anneal <= 0:
+        return cls_weight if step >= start else 0.0
+    return cls_weight * min(1.0, max(0, step - start) / anneal)
 
 
 def round_trip(model, images: torch.Tensor, z_sem: torch.Tensor, steps: int, grad: bool = False) -> torch.Tensor:
