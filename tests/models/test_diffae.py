@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -95,3 +97,16 @@ def test_training_warns_when_round_trips_lose_the_class(tmp_path, monkeypatch, c
     warned = [r.getMessage() for r in caplog.records if "keep the classifier's decision" in r.getMessage()]
     assert (warned == []) == (agreement >= diffae.AGREEMENT_AIM)
     assert not warned or ("50 %" in warned[0] and "--cls-weight" in warned[0])
+
+
+def test_training_resumes_with_more_steps(tmp_path):
+    from latentlens.train.diffae import train_diffae
+    from latentlens.train.loop import TrainSettings
+
+    images = (torch.rand(8, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
+    config = {k: v for k, v in TINY.items() if k != "n_classes"}
+    for steps, resume in ((2, False), (4, True)):
+        train_diffae(images, tmp_path / "run", TrainSettings(steps=steps, batch_size=4, log_every=1, progress=False),
+                     _CentreBrightness(), config, kl_steps=2, n_agreement=2, resume=resume)  # fmt: skip
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]

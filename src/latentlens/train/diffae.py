@@ -91,8 +91,8 @@ def train_diffae(images: torch.Tensor, out_dir, settings: TrainSettings, classif
     model = build_model("diffae", config_in).to(device)
     start_kl, anneal = int(anneal_start * settings.steps), int(anneal_fraction * settings.steps)
     objective = {"name": "diffae" if n_classes and cls_weight > 0 else "diffae-no-classifier",
-                 "hparams": {"cls_weight": cls_weight if n_classes else 0.0, "anneal_start": start_kl, "anneal_steps": anneal,
-                             "kl_batch": kl_batch, "kl_steps": kl_steps}}  # fmt: skip
+                 "hparams": {"cls_weight": cls_weight if n_classes else 0.0, "anneal_start": anneal_start,
+                             "anneal_fraction": anneal_fraction, "kl_batch": kl_batch, "kl_steps": kl_steps}}  # fmt: skip
     config = {"kind": "diffae", "model": model.config_dict(), "objective": objective,
               "train": {**vars(settings), "data": data_name, "classifier": classifier_run,
                         "val_fraction": 0.1}}  # fmt: skip
