@@ -110,3 +110,34 @@ def test_training_resumes_with_more_steps(tmp_path):
                      _CentreBrightness(), config, kl_steps=2, n_agreement=2, resume=resume)  # fmt: skip
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4]
+
+
+class _Decoder(torch.nn.Module):
+    """A stand-in autoencoder: z_sem is the image itself, and the decoding ``uses`` z_sem with weight ``use``
+    and the noise with ``1 - use``."""
+
+    def __init__(self, use: float):
+        super().__init__()
+        self.use, self.image_shape = use, (1, 32, 32)
+        self.config = type("Config", (), {"n_classes": 0})()
+        self.anchor = torch.nn.Parameter(torch.zeros(()))
+
+    def semantic(self, x, probs=None):
+        return x.flatten(1)
+
+    def render(self, z_sem, x_T, steps):
+        return (self.use * z_sem.view(-1, *self.image_shape) + (1 - self.use) * (x_T * 0.2 + 0.5)).clamp(0, 1)
+
+
+@pytest.mark.parametrize("use", [0.0, 1.0])
+def test_semantic_agreement_tells_a_code_that_holds_the_class_from_one_that_does_not(use):
+    from latentlens.train.diffae import semantic_agreement
+
+    x = torch.full((8, 1, 32, 32), 0.5)
+    x[::2, :, 12:20, 12:20] = 0.9  # the even images are brighter in the centre, the odd ones darker
+    x[1::2, :, 12:20, 12:20] = 0.1
+    own, other = semantic_agreement(_Decoder(use), _CentreBrightness(), x, steps=1)
+    if use:
+        assert (own, other) == (1.0, 0.0)  # each image's neighbour is of the other class
+    else:
+        assert own == pytest.approx(other, abs=0.25)

@@ -11,7 +11,10 @@ batch; its gradient goes through the whole decoding chain with step-level checkp
 (:func:`latentlens.directions.checkpointed_chain.checkpointed_chain`), into the decoder and, through z_sem, the
 encoder. Without a classifier (or ``cls_weight = 0``) it is a plain diffusion autoencoder. At the end the
 run records the reconstruction class agreement (the share of held-out images whose round trip keeps the
-classifier's decision; DiffEx asks for >= 95 %). Same run-folder and resume conventions as the other loops
+classifier's decision; DiffEx asks for >= 95 %), with 100 DDIM steps as DiffAE reconstructs (a small decoder's
+20-step round trips lose the class by discretisation alone), and the semantic agreement: the same share for
+images decoded from their z_sem and fresh noise, beside that of another image's z_sem - whether z_sem, which
+the attributes edit, holds the class at all. Same run-folder and resume conventions as the other loops
 (one process; no DDP).
 """
 
@@ -33,6 +36,8 @@ from .loop import RunWriter, StepTimer, TrainSettings, progress_bar, set_lr, sto
 
 log = logging.getLogger(__name__)
 AGREEMENT_AIM = 0.95  # DiffEx's bar for reconstructions that keep the classifier's decision
+AGREEMENT_STEPS = 100  # DDIM steps of the recorded round trips (DiffAE's reconstructions use T = 100)
+SEMANTIC_MARGIN = 0.1  # own z_sem must keep the class this much more often than another image's
 
 
 def class_weight_at(step: int, cls_weight: float, start: int, anneal: int) -> float:
@@ -56,7 +61,8 @@ def round_trip(model, images: torch.Tensor, z_sem: torch.Tensor, steps: int, gra
 
 
 @torch.no_grad()
-def class_agreement(model, classifier, images: torch.Tensor, steps: int = 20, batch_size: int = 64) -> float:
+def class_agreement(model, classifier, images: torch.Tensor, steps: int = AGREEMENT_STEPS,
+                    batch_size: int = 64) -> float:  # fmt: skip
     """Share of ``images`` (float, [0, 1]) whose round trip keeps the classifier's decision."""
     device = next(model.parameters()).device
     hits = 0
@@ -66,6 +72,30 @@ def class_agreement(model, classifier, images: torch.Tensor, steps: int = 20, ba
         z = model.semantic(x, logits.softmax(1) if model.config.n_classes else None)
         hits += int((classifier(round_trip(model, x, z, steps)).argmax(1) == logits.argmax(1)).sum())
     return hits / max(1, len(images))
+
+
+@torch.no_grad()
+def semantic_agreement(model, classifier, images: torch.Tensor, steps: int = 50, seed: int = 0,
+                       batch_size: int = 64) -> tuple[float, float]:  # fmt: skip
+    """Shares of ``images`` whose class the classifier gives again to a decoding of fresh noise conditioned on
+    (their own z_sem, another image's z_sem). Equal shares: z_sem holds none of what the classifier reads."""
+    device = next(model.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    other = torch.roll(torch.arange(len(images)), 1)
+    hits = [0, 0]
+    z_all, labels = [], []
+    for s in range(0, len(images), batch_size):
+        x = images[s : s + batch_size].to(device)
+        logits = classifier(x)
+        z_all.append(model.semantic(x, logits.softmax(1) if model.config.n_classes else None))
+        labels.append(logits.argmax(1))
+    z_all, labels = torch.cat(z_all), torch.cat(labels)
+    for s in range(0, len(images), batch_size):
+        part = slice(s, s + batch_size)
+        for i, z in enumerate((z_all[part], z_all[other[part]])):
+            x_T = torch.randn((len(z), *model.image_shape), generator=g).to(device)
+            hits[i] += int((classifier(model.render(z, x_T, steps)).argmax(1) == labels[part]).sum())
+    return hits[0] / max(1, len(images)), hits[1] / max(1, len(images))
 
 
 def train_diffae(images: torch.Tensor, out_dir, settings: TrainSettings, classifier=None, model_config: dict | None = None,
@@ -140,6 +170,15 @@ def train_diffae(images: torch.Tensor, out_dir, settings: TrainSettings, classif
         held_out = x_val[:n_agreement].float().div(255)
         summary["class_agreement"] = class_agreement(model, classifier, held_out)
         summary["n_agreement"] = len(held_out)
+        own, other = semantic_agreement(model, classifier, held_out, seed=settings.seed)
+        summary["semantic_agreement"], summary["semantic_agreement_other"] = own, other
+        log.info("round trips keep the class for %.0f %% of %d held-out images; decoded from fresh noise, their own "
+                 "z_sem keeps it for %.0f %%, another image's for %.0f %%", 100 * summary["class_agreement"],
+                 len(held_out), 100 * own, 100 * other)  # fmt: skip
+        if own < other + SEMANTIC_MARGIN:
+            log.warning("z_sem holds little of what the classifier reads (decoded from fresh noise, an image's own "
+                        "z_sem keeps its class for %.0f %%, another image's for %.0f %%): attribute edits in z_sem "
+                        "will barely move the classifier; train longer", 100 * own, 100 * other)  # fmt: skip
         if summary["class_agreement"] < AGREEMENT_AIM:
             advice = ("; with the KL term its weight may be too high for this model: try a lower --cls-weight "
                       "(0 keeps the classifier component without the term)" if n_classes and cls_weight > 0 else
@@ -148,6 +187,8 @@ def train_diffae(images: torch.Tensor, out_dir, settings: TrainSettings, classif
                         ">= %.0f %%)%s", 100 * summary["class_agreement"], len(held_out), 100 * AGREEMENT_AIM, advice)  # fmt: skip
     writer.finish(settings.steps, model, summary)
     if "class_agreement" in summary:
-        update_json(writer.run_dir / "metrics.json", {"diffae": {"class_agreement": summary["class_agreement"],
-                                                                 "n_images": summary["n_agreement"]}})  # fmt: skip
+        update_json(writer.run_dir / "metrics.json", {"diffae": {
+            "class_agreement": summary["class_agreement"], "agreement_ddim_steps": AGREEMENT_STEPS,
+            "semantic_agreement": summary["semantic_agreement"],
+            "semantic_agreement_other": summary["semantic_agreement_other"], "n_images": summary["n_agreement"]}})  # fmt: skip
     return model

@@ -56,7 +56,7 @@ def _factor_table(folder: Path, paths) -> dict | None:
 
 def attributes_run(classifier_run, vae_run, data, target: str, out, source: str = "coordinates",
                    strength: float = 1.5, n_attributes: int = 5, n_images: int = 200, seed: int = 0,
-                   device="cpu", render_steps: int = 20, clr_steps: int = 500, classes=None,
+                   device="cpu", render_steps: int = 50, clr_steps: int = 500, classes=None,
                    shift: str = "step", readout: str = "auto") -> dict:  # fmt: skip
     """Rank the attributes of ``vae_run`` by how they move ``classifier_run`` towards ``target`` (module docstring).
 
