@@ -123,6 +123,22 @@ def gradient_norms(base: Path, clf, x: torch.Tensor) -> dict:
     return out
 
 
+def cells_and_classifier(work: str | None, seed: int, prefix: str) -> tuple[Path, Path, list[str]]:
+    """32 px graded cells and their classifier (600 steps) in ``work`` (default: a new temporary folder), kept
+    there for reruns: the cells' folder, the runs' folder and the options every ``train`` command shares."""
+    from latentlens.data.cells import generate_cells
+
+    work = Path(work) if work else Path(tempfile.mkdtemp(prefix=prefix))
+    print("cells and runs in", work, flush=True)
+    data, runs = work / f"cells-{seed}", work / f"runs-{seed}"
+    generate_cells(data, n_per_condition=500, strength=1.0, effects={"nucleus_size": 0.15, "elongation": 0.35},
+                   size=32, seed=seed, response="graded")  # fmt: skip
+    common = ["--data", str(data), "--image-size", "32", "--seed", str(seed), "--no-progress"]
+    if not (runs / "clf" / "model.safetensors").is_file():
+        assert cli(["train", "classifier", *common, "--steps", "600", "--out", str(runs / "clf")]) == 0
+    return data, runs, common
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=0)
@@ -138,18 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     if not names or set(names) - set(VARIANTS) or "no KL term" not in names:
         parser.error(f"--variants must name 'no KL term' and some of: {', '.join(VARIANTS)}")
     torch.set_num_threads(2)
-    from latentlens.data.cells import generate_cells
     from latentlens.data.folders import load_image_folder
     from latentlens.train.checkpoint import load_model
 
-    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="diffae-kl-"))
-    print("cells and runs in", work, flush=True)
-    data, runs = work / f"cells-{args.seed}", work / f"runs-{args.seed}"
-    generate_cells(data, n_per_condition=500, strength=1.0, effects={"nucleus_size": 0.15, "elongation": 0.35},
-                   size=32, seed=args.seed, response="graded")  # fmt: skip
-    common = ["--data", str(data), "--image-size", "32", "--seed", str(args.seed), "--no-progress"]
-    if not (runs / "clf" / "model.safetensors").is_file():
-        assert cli(["train", "classifier", *common, "--steps", "600", "--out", str(runs / "clf")]) == 0
+    data, runs, common = cells_and_classifier(args.work, args.seed, "diffae-kl-")
     base = runs / f"base-{args.base_steps}"
     if not (base / "model.safetensors").is_file():
         assert cli(["train", "diffae", *common, "--steps", str(args.base_steps), "--batch-size", "32", "--patch-size",

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from diffae_kl import cells_and_classifier
 from latentlens.cli import main as cli
 from latentlens.io import write_json
 
@@ -69,18 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "diffae_round_trip.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    from latentlens.data.cells import generate_cells
     from latentlens.data.folders import load_image_folder
     from latentlens.train.checkpoint import load_model
 
-    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="diffae-round-trip-"))
-    print("cells and runs in", work, flush=True)
-    data, runs = work / f"cells-{args.seed}", work / f"runs-{args.seed}"
-    generate_cells(data, n_per_condition=500, strength=1.0, effects={"nucleus_size": 0.15, "elongation": 0.35},
-                   size=32, seed=args.seed, response="graded")  # fmt: skip
-    common = ["--data", str(data), "--image-size", "32", "--seed", str(args.seed), "--no-progress"]
-    if not (runs / "clf" / "model.safetensors").is_file():
-        assert cli(["train", "classifier", *common, "--steps", "600", "--out", str(runs / "clf")]) == 0
+    data, runs, common = cells_and_classifier(args.work, args.seed, "diffae-round-trip-")
     run = runs / f"diffae-{args.steps}"
     began = time.perf_counter()
     if not (run / "model.safetensors").is_file():
