@@ -133,11 +133,11 @@ class _Decoder(torch.nn.Module):
 def test_semantic_agreement_tells_a_code_that_holds_the_class_from_one_that_does_not(use):
     from latentlens.train.diffae import semantic_agreement
 
-    x = torch.full((8, 1, 32, 32), 0.5)
+    x = torch.full((32, 1, 32, 32), 0.5)
     x[::2, :, 12:20, 12:20] = 0.9  # the even images are brighter in the centre, the odd ones darker
     x[1::2, :, 12:20, 12:20] = 0.1
     own, other = semantic_agreement(_Decoder(use), _CentreBrightness(), x, steps=1)
     if use:
-        assert (own, other) == (1.0, 0.0)  # each image's neighbour is of the other class
+        assert own == 1.0 and other < 0.8  # about half the drawn images are of the other class
     else:
-        assert own == pytest.approx(other, abs=0.25)
+        assert own == pytest.approx(other, abs=0.2)

@@ -78,10 +78,11 @@ def class_agreement(model, classifier, images: torch.Tensor, steps: int = AGREEM
 def semantic_agreement(model, classifier, images: torch.Tensor, steps: int = 50, seed: int = 0,
                        batch_size: int = 64) -> tuple[float, float]:  # fmt: skip
     """Shares of ``images`` whose class the classifier gives again to a decoding of fresh noise conditioned on
-    (their own z_sem, another image's z_sem). Equal shares: z_sem holds none of what the classifier reads."""
+    (their own z_sem, a randomly drawn image's z_sem). Equal shares: z_sem holds none of what the classifier
+    reads."""
     device = next(model.parameters()).device
     g = torch.Generator().manual_seed(seed)
-    other = torch.roll(torch.arange(len(images)), 1)
+    other = torch.randperm(len(images), generator=g)
     hits = [0, 0]
     z_all, labels = [], []
     for s in range(0, len(images), batch_size):
