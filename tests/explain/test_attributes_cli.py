@@ -67,6 +67,11 @@ def test_attributes_of_a_classifier_aware_diffusion_autoencoder(tmp_path, one_th
                  "--render-steps", "2", "--shift", "range", "--out", str(out)]) == 0  # fmt: skip
     r = read_json(out / "attributes.json")
     assert r["shift"] == "range" and r["strength"] is None and r["factor_readout"] == "images"
+    check = read_json(tmp_path / "dae" / "metrics.json")["diffae"]
+    assert r["generator_check"] == check and 0 <= check["semantic_agreement_other"] <= 1
+    from latentlens.viz.sections.attributes import render
+
+    assert f"own z_sem keeps its class for {check['semantic_agreement']:.0%}" in render(tmp_path / "dae")
     assert main(["attributes", "--classifier", str(tmp_path / "clf"), "--generator", str(tmp_path / "dae"), "--data",
                  str(data), "--target", "treated", "--readout", "reconstructions", "--out", str(out)]) == 2  # fmt: skip
     assert r["source"] == "latentclr" and len(r["attribute_labels"]) == 10 and (out / "latentclr.safetensors").is_file()

@@ -116,6 +116,7 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
         raise LatentLensError(f"every image is already classified as {target!r}: nothing to explain")
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.permutation(others)[:n_images])
+    generator_check = _semantic_check(vae_dir) if is_diffae else None
     if is_diffae:
         latents = _DiffAELatents(vae_model, clf, x, chosen, render_steps)
     else:
@@ -196,11 +197,28 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
         "diffex": [{**p, "label": labels[p["attribute"]]} for p in diffex],
         "sufficiency": suff, "sufficiency_random": random_suff, "factor_effects": factor_effects or None,
         "diffex_factor_effects": diffex_factor_effects or None,
-        "factor_readout_r2": readout_r2 or None, "factor_readout": readout,
+        "factor_readout_r2": readout_r2 or None, "factor_readout": readout, "generator_check": generator_check,
         "files": [f"attribute_{i}.png" for i in range(len(stylex))],
     }  # fmt: skip
     write_json(out / "attributes.json", result)
     return result
+
+
+def _semantic_check(run_dir) -> dict | None:
+    """The class agreements ``train diffae`` recorded for this autoencoder; warns when its z_sem, which the
+    attributes edit, holds little of the class (its edits can then barely move the classifier)."""
+    from ..io import read_json
+    from ..train.diffae import SEMANTIC_MARGIN
+
+    path = Path(run_dir) / "metrics.json"
+    check = read_json(path).get("diffae") if path.is_file() else None
+    if not check or "semantic_agreement" not in check:
+        return None
+    if check["semantic_agreement"] < check["semantic_agreement_other"] + SEMANTIC_MARGIN:
+        log.warning("this autoencoder's z_sem holds little of the class (decoded from fresh noise, an image's own "
+                    "z_sem keeps its class for %.0f %%, another image's for %.0f %%): its attributes can barely "
+                    "move the classifier", 100 * check["semantic_agreement"], 100 * check["semantic_agreement_other"])  # fmt: skip
+    return check
 
 
 def _decoded_size(model) -> int:

@@ -41,6 +41,14 @@ def render(run_dir: Path) -> str | None:
         parts.append("<p class='meta'>Factor changes are read off the edited pictures by a regressor fitted on "
                      f"{fitted}; its held-out R<sup>2</sup>: " + ", ".join(
                          f"{escape(k)} {v:.2f}" for k, v in r["factor_readout_r2"].items()) + "</p>")  # fmt: skip
+    check = r.get("generator_check")
+    if check:
+        parts.append("<p class='meta'>The diffusion autoencoder's own check (at the end of its training, on held-out "
+                     f"images): round trips keep the classifier's decision for {check['class_agreement']:.0%}; "
+                     "decoded from fresh noise, an image's own z_sem keeps its class for "
+                     f"{check['semantic_agreement']:.0%}, another image's for {check['semantic_agreement_other']:.0%}"
+                     " - when the two are close, z_sem (what these attributes edit) holds little of what the "
+                     "classifier reads.</p>")  # fmt: skip
     for rank, name in enumerate(r.get("files", [])):
         if (folder / name).is_file():
             parts.append(f"<figure>{img(folder / name, name)}<figcaption>Attribute {rank + 1}: the images it moves "
