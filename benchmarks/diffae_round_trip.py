@@ -74,11 +74,12 @@ def main(argv: list[str] | None = None) -> int:
 
     data, runs, common = cells_and_classifier(args.work, args.seed, "diffae-round-trip-")
     run = runs / f"diffae-{args.steps}"
-    began = time.perf_counter()
+    train_seconds = None  # a run reused from --work was not trained here
     if not (run / "model.safetensors").is_file():
+        began = time.perf_counter()
         assert cli(["train", "diffae", *common, "--steps", str(args.steps), "--batch-size", "32", "--patch-size", "2",
                     "--classifier", str(runs / "clf"), "--cls-weight", "0", "--out", str(run)]) == 0  # fmt: skip
-    train_seconds = time.perf_counter() - began
+        train_seconds = round(time.perf_counter() - began, 1)
     clf = load_model(runs / "clf").eval().requires_grad_(False)
     model = load_model(run).eval()
     images = load_image_folder(str(data), 32, 1).float() / 255
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json(args.out, {
         "name": "diffae_round_trip", "ours": ours, "reference": ref, "ratio": ours / ref if ref else None,
         "unit": "class agreement of round trips, 100 vs 20 DDIM steps", **r, "seed": args.seed,
-        "train_steps": args.steps, "train_wall_seconds": round(train_seconds, 1),
+        "train_steps": args.steps, "train_wall_seconds": train_seconds,
         "command": "python benchmarks/diffae_round_trip.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     })  # fmt: skip
     return 0

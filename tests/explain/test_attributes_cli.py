@@ -68,7 +68,8 @@ def test_attributes_of_a_classifier_aware_diffusion_autoencoder(tmp_path, one_th
     r = read_json(out / "attributes.json")
     assert r["shift"] == "range" and r["strength"] is None and r["factor_readout"] == "images"
     check = read_json(tmp_path / "dae" / "metrics.json")["diffae"]
-    assert r["generator_check"] == check and 0 <= check["semantic_agreement_other"] <= 1
+    assert r["generator_check"] == {**check, "classifier": str(tmp_path / "clf")}
+    assert 0 <= check["semantic_agreement_other"] <= 1 and check["agreement_ddim_steps"] == 100
     from latentlens.viz.sections.attributes import render
 
     assert f"own z_sem keeps its class for {check['semantic_agreement']:.0%}" in render(tmp_path / "dae")

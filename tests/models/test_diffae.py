@@ -141,3 +141,20 @@ def test_semantic_agreement_tells_a_code_that_holds_the_class_from_one_that_does
         assert own == 1.0 and other < 0.8  # about half the drawn images are of the other class
     else:
         assert own == pytest.approx(other, abs=0.2)
+
+
+@pytest.mark.parametrize("shares, warned", [((0.5, 0.5), True), ((0.9, 0.5), False)])
+def test_training_warns_when_z_sem_holds_no_class(tmp_path, monkeypatch, caplog, shares, warned):
+    import latentlens.train.diffae as diffae
+    from latentlens.train.loop import TrainSettings
+
+    monkeypatch.setattr(diffae, "class_agreement", lambda *args, **kwargs: 1.0)
+    monkeypatch.setattr(diffae, "semantic_agreement", lambda *args, **kwargs: shares)
+    images = (torch.rand(200, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
+    config = {k: v for k, v in TINY.items() if k != "n_classes"}
+    with caplog.at_level("WARNING", logger="latentlens.train.diffae"):
+        diffae.train_diffae(images, tmp_path / "run", TrainSettings(steps=1, batch_size=4, progress=False),
+                            _CentreBrightness(), config, n_agreement=20)  # fmt: skip
+    assert any("z_sem holds little" in r.getMessage() for r in caplog.records) == warned
+    check = json.loads((tmp_path / "run" / "metrics.json").read_text())["diffae"]
+    assert (check["semantic_agreement"], check["semantic_agreement_other"], check["n_images"]) == (*shares, 20)

@@ -20,7 +20,9 @@ changes through DiffEx's (:mod:`latentlens.explain.attributes`). Written into ``
   of synthetic cells) the change of each factor each attribute causes in the pictures, read by a factor
   regressor fitted on the labelled images or, for a VAE, on its reconstructions of them (its held-out R^2 per
   factor beside it), in standard deviations of the factor over the edited images, for StylEx's picks
-  (``factor_effects``) and DiffEx's (``diffex_factor_effects``);
+  (``factor_effects``) and DiffEx's (``diffex_factor_effects``); for a diffusion autoencoder, the class
+  agreements its training recorded (``generator_check``: round trips, and its own against another image's z_sem
+  decoded from fresh noise, with the classifier it was trained with);
 - ``attribute_<i>.png``: per ranked attribute, the images it moves most: the original and the edit at
   growing strength, with the classifier's probability of the target class above each image.
 """
@@ -205,19 +207,23 @@ def attributes_run(classifier_run, vae_run, data, target: str, out, source: str 
 
 
 def _semantic_check(run_dir) -> dict | None:
-    """The class agreements ``train diffae`` recorded for this autoencoder; warns when its z_sem, which the
-    attributes edit, holds little of the class (its edits can then barely move the classifier)."""
+    """The class agreements ``train diffae`` recorded for this autoencoder, measured with the classifier it was
+    trained with (``classifier``); warns when its z_sem, which the attributes edit, holds little of that
+    classifier's class (its edits can then barely move a classifier)."""
     from ..io import read_json
-    from ..train.diffae import SEMANTIC_MARGIN
+    from ..train.checkpoint import load_run_config
+    from ..train.diffae import SEMANTIC_MARGIN, SEMANTIC_MIN_IMAGES
 
     path = Path(run_dir) / "metrics.json"
     check = read_json(path).get("diffae") if path.is_file() else None
     if not check or "semantic_agreement" not in check:
         return None
-    if check["semantic_agreement"] < check["semantic_agreement_other"] + SEMANTIC_MARGIN:
-        log.warning("this autoencoder's z_sem holds little of the class (decoded from fresh noise, an image's own "
-                    "z_sem keeps its class for %.0f %%, another image's for %.0f %%): its attributes can barely "
-                    "move the classifier", 100 * check["semantic_agreement"], 100 * check["semantic_agreement_other"])  # fmt: skip
+    check = {**check, "classifier": load_run_config(run_dir).get("train", {}).get("classifier")}
+    own, other = check["semantic_agreement"], check["semantic_agreement_other"]
+    if own < other + SEMANTIC_MARGIN and check.get("n_images", 0) >= SEMANTIC_MIN_IMAGES:
+        log.warning("this autoencoder's z_sem holds little of the class of the classifier it was trained with "
+                    "(decoded from fresh noise, an image's own z_sem keeps its class for %.0f %%, another image's "
+                    "for %.0f %%): its attributes can barely move a classifier", 100 * own, 100 * other)  # fmt: skip
     return check
 
 

@@ -43,8 +43,11 @@ def render(run_dir: Path) -> str | None:
                          f"{escape(k)} {v:.2f}" for k, v in r["factor_readout_r2"].items()) + "</p>")  # fmt: skip
     check = r.get("generator_check")
     if check:
+        steps = check.get("agreement_ddim_steps")
         parts.append("<p class='meta'>The diffusion autoencoder's own check (at the end of its training, on held-out "
-                     f"images): round trips keep the classifier's decision for {check['class_agreement']:.0%}; "
+                     "images, with the classifier it was trained with): round trips"
+                     + (f" ({steps} DDIM steps)" if steps else "")
+                     + f" keep the classifier's decision for {check['class_agreement']:.0%}; "
                      "decoded from fresh noise, an image's own z_sem keeps its class for "
                      f"{check['semantic_agreement']:.0%}, another image's for {check['semantic_agreement_other']:.0%}"
                      " - when the two are close, z_sem (what these attributes edit) holds little of what the "
