@@ -83,18 +83,25 @@ def test_the_kl_term_lowers_the_classifier_kl_of_the_round_trip(tmp_path):
     assert sum(kls[0.3]) < 0.7 * sum(kls[0.0]), kls
 
 
+def _one_step_warnings(tmp_path, caplog, n_images: int, n_agreement: int = 4) -> list[str]:
+    """The warnings of a one-step ``train_diffae`` run on random images (``n_agreement`` of them held out)."""
+    from latentlens.train.diffae import train_diffae
+    from latentlens.train.loop import TrainSettings
+
+    images = (torch.rand(n_images, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
+    config = {k: v for k, v in TINY.items() if k != "n_classes"}
+    with caplog.at_level("WARNING", logger="latentlens.train.diffae"):
+        train_diffae(images, tmp_path / "run", TrainSettings(steps=1, batch_size=4, progress=False),
+                     _CentreBrightness(), config, n_agreement=n_agreement)  # fmt: skip
+    return [r.getMessage() for r in caplog.records]
+
+
 @pytest.mark.parametrize("agreement", [0.5, 1.0])
 def test_training_warns_when_round_trips_lose_the_class(tmp_path, monkeypatch, caplog, agreement):
     import latentlens.train.diffae as diffae
-    from latentlens.train.loop import TrainSettings
 
     monkeypatch.setattr(diffae, "class_agreement", lambda *args, **kwargs: agreement)
-    images = (torch.rand(4, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
-    config = {k: v for k, v in TINY.items() if k != "n_classes"}
-    with caplog.at_level("WARNING", logger="latentlens.train.diffae"):
-        diffae.train_diffae(images, tmp_path / "run", TrainSettings(steps=1, batch_size=4, progress=False),
-                            _CentreBrightness(), config, n_agreement=4)  # fmt: skip
-    warned = [r.getMessage() for r in caplog.records if "keep the classifier's decision" in r.getMessage()]
+    warned = [m for m in _one_step_warnings(tmp_path, caplog, 4) if "keep the classifier's decision" in m]
     assert (warned == []) == (agreement >= diffae.AGREEMENT_AIM)
     assert not warned or ("50 %" in warned[0] and "--cls-weight" in warned[0])
 
@@ -146,15 +153,9 @@ def test_semantic_agreement_tells_a_code_that_holds_the_class_from_one_that_does
 @pytest.mark.parametrize("shares, warned", [((0.5, 0.5), True), ((0.9, 0.5), False)])
 def test_training_warns_when_z_sem_holds_no_class(tmp_path, monkeypatch, caplog, shares, warned):
     import latentlens.train.diffae as diffae
-    from latentlens.train.loop import TrainSettings
 
     monkeypatch.setattr(diffae, "class_agreement", lambda *args, **kwargs: 1.0)
     monkeypatch.setattr(diffae, "semantic_agreement", lambda *args, **kwargs: shares)
-    images = (torch.rand(200, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
-    config = {k: v for k, v in TINY.items() if k != "n_classes"}
-    with caplog.at_level("WARNING", logger="latentlens.train.diffae"):
-        diffae.train_diffae(images, tmp_path / "run", TrainSettings(steps=1, batch_size=4, progress=False),
-                            _CentreBrightness(), config, n_agreement=20)  # fmt: skip
-    assert any("z_sem holds little" in r.getMessage() for r in caplog.records) == warned
+    assert any("z_sem holds little" in m for m in _one_step_warnings(tmp_path, caplog, 200, n_agreement=20)) == warned
     check = json.loads((tmp_path / "run" / "metrics.json").read_text())["diffae"]
     assert (check["semantic_agreement"], check["semantic_agreement_other"], check["n_images"]) == (*shares, 20)
