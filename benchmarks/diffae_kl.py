@@ -53,15 +53,12 @@ VARIANTS = {
 
 def x_hat(model, x, z_sem, how: str, kl_steps: int) -> torch.Tensor:
     from latentlens.directions.checkpointed_chain import checkpointed_chain
-    from latentlens.train.diffae import round_trip
+    from latentlens.train.diffae import render_with_grad, round_trip
 
     if how == "round trip":
         return round_trip(model, x, z_sem, kl_steps, grad=True)
     if how == "fresh noise":  # the decoding of z_sem alone: the KL can only be lowered through z_sem
-        sampler = model.sampler(z_sem, kl_steps)
-        params = [z_sem] + [p for p in model.ddpm.parameters() if p.requires_grad]
-        x0 = checkpointed_chain(sampler.step, torch.randn_like(x), len(sampler), params=params)
-        return ((x0 + 1) / 2).clamp(0, 1)
+        return render_with_grad(model, z_sem, torch.randn_like(x), kl_steps)
     if how == "round trip, z_sem only":
         with torch.no_grad():
             x_T = model.stochastic_encode(x, z_sem.detach(), kl_steps)

@@ -55,10 +55,22 @@ def round_trip(model, images: torch.Tensor, z_sem: torch.Tensor, steps: int, gra
     if not grad:
         with torch.no_grad():
             return model.render(z_sem, x_T, steps)
+    return render_with_grad(model, z_sem, x_T, steps)
+
+
+def render_with_grad(model, z_sem: torch.Tensor, x_T: torch.Tensor, steps: int) -> torch.Tensor:
+    """:meth:`DiffAE.render` differentiable in ``z_sem`` and the decoder's weights, with step-level
+    checkpointing (memory of one step, not of the chain)."""
     sampler = model.sampler(z_sem, steps)
     params = [z_sem] + [p for p in model.ddpm.parameters() if p.requires_grad]
-    x0 = checkpointed_chain(lambda x, i: sampler.step(x, i), x_T, len(sampler), params=params)
+    x0 = checkpointed_chain(sampler.step, x_T, len(sampler), params=params)
     return ((x0 + 1) / 2).clamp(0, 1)
+
+
+def z_sem_holds_little(own: float, other: float, n_images: int) -> bool:
+    """The semantic check fails: an image's own z_sem keeps its class not clearly more often than another
+    image's (:func:`semantic_agreement`), on enough images to tell."""
+    return own < other + SEMANTIC_MARGIN and n_images >= SEMANTIC_MIN_IMAGES
 
 
 @torch.no_grad()
@@ -179,7 +191,7 @@ def train_diffae(images: torch.Tensor, out_dir, settings: TrainSettings, classif
         log.info("round trips keep the class for %.0f %% of %d held-out images; decoded from fresh noise, their own "
                  "z_sem keeps it for %.0f %%, another image's for %.0f %%", 100 * summary["class_agreement"],
                  len(held_out), 100 * own, 100 * other)  # fmt: skip
-        if own < other + SEMANTIC_MARGIN and len(held_out) >= SEMANTIC_MIN_IMAGES:
+        if z_sem_holds_little(own, other, len(held_out)):
             log.warning("z_sem holds little of what the classifier reads (decoded from fresh noise, an image's own "
                         "z_sem keeps its class for %.0f %%, another image's for %.0f %%): attribute edits in z_sem "
                         "will barely move the classifier; train longer", 100 * own, 100 * other)  # fmt: skip

@@ -212,7 +212,7 @@ def _semantic_check(run_dir) -> dict | None:
     classifier's class (its edits can then barely move a classifier)."""
     from ..io import read_json
     from ..train.checkpoint import load_run_config
-    from ..train.diffae import SEMANTIC_MARGIN, SEMANTIC_MIN_IMAGES
+    from ..train.diffae import z_sem_holds_little
 
     path = Path(run_dir) / "metrics.json"
     check = read_json(path).get("diffae") if path.is_file() else None
@@ -220,7 +220,7 @@ def _semantic_check(run_dir) -> dict | None:
         return None
     check = {**check, "classifier": load_run_config(run_dir).get("train", {}).get("classifier")}
     own, other = check["semantic_agreement"], check["semantic_agreement_other"]
-    if own < other + SEMANTIC_MARGIN and check.get("n_images", 0) >= SEMANTIC_MIN_IMAGES:
+    if z_sem_holds_little(own, other, check.get("n_images", 0)):
         log.warning("this autoencoder's z_sem holds little of the class of the classifier it was trained with "
                     "(decoded from fresh noise, an image's own z_sem keeps its class for %.0f %%, another image's "
                     "for %.0f %%): its attributes can barely move a classifier", 100 * own, 100 * other)  # fmt: skip
